@@ -1,0 +1,137 @@
+/*
+ * dataset.h — the internal side of datasets and readers.
+ *
+ * A reader (one per format, src/io/formats/<fmt>/) parses headers and
+ * describes where each frame's bytes are: a list of segments, each a run of
+ * frames at a fixed stride in one file, plus the stored pixel type.  The
+ * shared strided-frame reader in dataset.c turns a tile request (frames ×
+ * sig pixel range, in a wanted dtype) into preads or mmap copies and pixel
+ * conversion.  Readers whose pixels need more than a type conversion
+ * (packed bits, quad layouts, compressed chunks) provide their own read.
+ *
+ * Frame numbering: a *frame* is a flat nav position of the dataset; an
+ * *image* is a frame as stored in the file(s).  image = frame + sync_offset;
+ * frames whose image lies outside [0, image_count) read as zeros.  This is
+ * handled here, identically for every format.
+ */
+#ifndef TSR_IO_DATASET_H
+#define TSR_IO_DATASET_H
+
+#include "core/core.h"
+#include "platform/os.h"
+
+#define TSR_READER_ABI_VERSION 1
+
+/* Reader capabilities. */
+#define TSR_CAP_RANDOM_ACCESS 0x1u
+#define TSR_CAP_MMAP 0x2u
+#define TSR_CAP_UNTRUSTED 0x4u
+
+typedef struct tsr__segment {
+    int file;       /* index into ds->files */
+    int64_t first;  /* first image of the segment */
+    int64_t count;  /* images in the segment */
+    int64_t offset; /* byte offset of the first image's first pixel */
+    int64_t stride; /* bytes from one image to the next */
+} tsr__segment_t;
+
+/* Per-worker I/O scratch, owned by one thread. */
+typedef struct tsr__io {
+    tsr_ctx_t *ctx;
+    void *scratch;
+    size_t cap;
+    int backend; /* resolved: TSR_IO_PREAD or TSR_IO_MMAP */
+} tsr__io_t;
+
+/* What a reader's open receives and fills in. */
+typedef struct tsr__open_args {
+    tsr_ctx_t *ctx;
+    const char *path;
+    const tsr_params_t *params; /* never NULL */
+    tsr_dataset_t *ds;          /* zeroed fields to fill (see struct tsr_dataset) */
+    char *err;
+    size_t errlen;
+} tsr__open_args_t;
+
+typedef struct tsr__reader_def {
+    int abi_version;
+    const char *name;
+    const char *description;
+    const char *const *extensions; /* lower case, without '.', NULL-terminated */
+    unsigned caps;
+    const tsr_param_def_t *params;
+    size_t n_params;
+    /* Score 0 (not mine) .. 100 (certain) from the path and first bytes. */
+    int (*probe)(const char *path, const uint8_t *head, size_t n);
+    /* Parse headers; fill ds: nav, sig, dtype, big_endian, image_count, and
+     * either files+segments (shared strided reader) or a read callback;
+     * optionally meta_json, base_depth/base_rows and state. */
+    int (*open)(tsr__open_args_t *a);
+    /* Optional: read images [img0, img0+n) (all inside the file), pixels
+     * [sig0, sig0+siglen) of each, converted to dt into out. */
+    int (*read)(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,
+                int64_t siglen, tsr_dtype_t dt, void *out, char *err, size_t errlen);
+    void (*close)(tsr_dataset_t *ds);
+} tsr__reader_def_t;
+
+struct tsr_dataset {
+    tsr_ctx_t *ctx;
+    const tsr__reader_def_t *fmt;
+    char *path;
+    tsr_params_t *params; /* as given: with fmt->name and path, the descriptor */
+    tsr_shape_t nav, sig;
+    tsr_dtype_t dtype;
+    bool big_endian;
+    int64_t image_count;
+    int64_t sync_offset;
+    /* shared strided reader */
+    tsr__file_t *files;
+    char **file_paths;
+    void **maps; /* per file, NULL until mapped */
+    int n_files;
+    tsr__segment_t *segs;
+    int n_segs;
+    /* tiling constraints of the format: tiles hold a multiple of base_depth
+     * frames and of base_rows rows of the first sig dimension (0 = any) */
+    int64_t base_depth, base_rows;
+    void *state; /* reader's own */
+    char *meta_json;
+    tsr__mutex_t map_lock;
+};
+
+/* Registry (src/io/registry.c). */
+size_t tsr__reader_count(void);
+const tsr__reader_def_t *tsr__reader_at(size_t i);
+const tsr__reader_def_t *tsr__reader_find(const char *name);
+
+/* Read frames [frame0, frame0+n) (dataset numbering, sync_offset applied),
+ * pixels [sig0, sig0+siglen), into out as dt.  If direct is non-NULL the
+ * reader may instead point *direct at the data in place (a mapping) when
+ * no conversion is needed; otherwise *direct = out.  Thread-safe: each
+ * thread passes its own io. */
+int tsr__dataset_read(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, int64_t n,
+                      int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out,
+                      const void **direct, char *err, size_t errlen);
+
+void tsr__io_init(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds);
+void tsr__io_destroy(tsr__io_t *io);
+/* Ensure io->scratch holds n bytes. */
+int tsr__io_reserve(tsr__io_t *io, size_t n);
+
+/* Helpers for readers. */
+/* Parse nav_shape / sig_shape / sync_offset params and check them against
+ * the image count and the stored shape (nav_default, sig_default);
+ * fills ds->nav, ds->sig, ds->sync_offset. */
+int tsr__dataset_shape_params(tsr__open_args_t *a, const tsr_shape_t *nav_default,
+                              const tsr_shape_t *sig_default);
+/* Add a file to ds (opened read-only); returns its index or a code. */
+int tsr__dataset_add_file(tsr__open_args_t *a, const char *path);
+/* Add a segment. */
+int tsr__dataset_add_segment(tsr__open_args_t *a, int file, int64_t first, int64_t count,
+                             int64_t offset, int64_t stride);
+
+/* Take a jansson object (a json_t *, passed as void * to keep jansson out
+ * of this header) as the dataset's metadata; NULL means out of memory. */
+int tsr__dataset_set_meta(tsr__open_args_t *a, void *json_object);
+
+#endif

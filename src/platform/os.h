@@ -1,0 +1,60 @@
+/*
+ * os.h — the operating-system services the engine needs, behind one small
+ * interface: CPU count, monotonic clock, threads and locks, and read-only
+ * file access (open, size, pread, mmap).  src/platform/posix implements it
+ * for Linux and macOS; a Windows port adds src/platform/win.
+ */
+#ifndef TSR_PLATFORM_OS_H
+#define TSR_PLATFORM_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pthread.h>
+
+int64_t tsr__cpu_count(void);
+/* Monotonic time in seconds. */
+double tsr__now(void);
+
+/* ---- threads (thin wrappers so a port swaps one file) ------------------ */
+typedef pthread_t tsr__thread_t;
+typedef pthread_mutex_t tsr__mutex_t;
+typedef pthread_cond_t tsr__cond_t;
+
+int tsr__thread_create(tsr__thread_t *t, void *(*fn)(void *), void *arg);
+void tsr__thread_join(tsr__thread_t t);
+int tsr__mutex_init(tsr__mutex_t *m);
+void tsr__mutex_destroy(tsr__mutex_t *m);
+void tsr__mutex_lock(tsr__mutex_t *m);
+void tsr__mutex_unlock(tsr__mutex_t *m);
+int tsr__cond_init(tsr__cond_t *c);
+void tsr__cond_destroy(tsr__cond_t *c);
+void tsr__cond_wait(tsr__cond_t *c, tsr__mutex_t *m);
+/* Returns false on timeout. */
+bool tsr__cond_timedwait(tsr__cond_t *c, tsr__mutex_t *m, int timeout_ms);
+void tsr__cond_broadcast(tsr__cond_t *c);
+
+/* ---- files ------------------------------------------------------------- */
+typedef struct tsr__file {
+    int fd;
+    int64_t size;
+} tsr__file_t;
+
+/* Open read-only; on failure return -errno-like TSR_EIO/TSR_ENOTFOUND and
+ * fill err with the system's reason. */
+int tsr__file_open(tsr__file_t *f, const char *path, char *err, size_t errlen);
+void tsr__file_close(tsr__file_t *f);
+/* Read exactly n bytes at off (retrying short reads); TSR_EIO on error,
+ * TSR_ECORRUPT if the file ends first. */
+int tsr__file_pread(const tsr__file_t *f, void *buf, size_t n, int64_t off);
+/* Map the whole file read-only (NULL on failure); unmap. */
+void *tsr__file_map(const tsr__file_t *f);
+void tsr__file_unmap(void *p, int64_t size);
+/* Tell the kernel we will read [off, off+n) soon / sequentially. */
+void tsr__file_advise_sequential(const tsr__file_t *f);
+/* Read up to n bytes from the start of a file at path (for probing).
+ * Returns bytes read or a negative code. */
+int64_t tsr__file_head(const char *path, void *buf, size_t n);
+
+#endif

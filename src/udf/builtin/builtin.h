@@ -1,0 +1,96 @@
+/*
+ * builtin.h — small helpers shared by the built-in UDFs in src/udf/builtin/
+ * and the declarations of their definition tables.
+ *
+ * Everything here is static inline so that each UDF stays one file: the
+ * dtype X-macro used to write type-specialised kernels, error helpers for
+ * init, and the element-wise float64 merge used by every SIG/SINGLE
+ * accumulator.  Nothing here allocates.
+ */
+#ifndef TSR_UDF_BUILTIN_H
+#define TSR_UDF_BUILTIN_H
+
+#include "core/core.h"
+
+#include <stdio.h>
+
+/* The definition tables, one per line of src/udf/builtin.def. */
+#define TSR_UDF(name) extern const tsr_udf_def_t tsr__udf_##name;
+#include "udf/builtin.def"
+#undef TSR_UDF
+
+/* The twelve element types with their C types, for type-specialised loops.
+ * bool is one byte holding 0 or 1, so it is read as uint8_t; complex64 is
+ * listed separately because it needs pairs. */
+#define TSR__BUILTIN_REAL_TYPES(X) \
+    X(TSR_U8, uint8_t)             \
+    X(TSR_U16, uint16_t)           \
+    X(TSR_U32, uint32_t)           \
+    X(TSR_U64, uint64_t)           \
+    X(TSR_I8, int8_t)              \
+    X(TSR_I16, int16_t)            \
+    X(TSR_I32, int32_t)            \
+    X(TSR_I64, int64_t)            \
+    X(TSR_F32, float)              \
+    X(TSR_F64, double)             \
+    X(TSR_BOOL, uint8_t)
+
+/* Format a message into init->errmsg and return code. */
+static inline int tsr__builtin_init_fail(tsr_udf_init_t *init, int code, const char *fmt, ...)
+    TSR__PRINTF(3, 4);
+static inline int tsr__builtin_init_fail(tsr_udf_init_t *init, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(init->errmsg, sizeof init->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* Declare buffer i of init: name, kind, dtype, flags, and extra_ndim
+ * dimensions from extra (may be NULL when extra_ndim is 0).  Returns the
+ * declaration so callers can adjust it. */
+static inline tsr_buffer_decl_t *tsr__builtin_declare(tsr_udf_init_t *init, const char *name,
+                                                      tsr_buf_kind_t kind, tsr_dtype_t dtype,
+                                                      unsigned flags, int extra_ndim,
+                                                      const int64_t *extra)
+{
+    tsr_buffer_decl_t *b = &init->buffers[init->n_buffers++];
+    memset(b, 0, sizeof *b);
+    snprintf(b->name, sizeof b->name, "%s", name);
+    b->kind = kind;
+    b->dtype = dtype;
+    b->flags = flags;
+    b->extra_ndim = extra_ndim;
+    for (int i = 0; i < extra_ndim; i++)
+        b->extra_shape[i] = extra[i];
+    return b;
+}
+
+/* Number of elements a view holds. */
+static inline size_t tsr__builtin_view_elems(const tsr_view_t *v)
+{
+    return (size_t)v->rows * (size_t)v->row_elems;
+}
+
+/* dst += src element-wise over two float64 views of the same size: the
+ * merge of plain sums.  Addition order is fixed (dest then src), so the
+ * result depends only on the order of merges. */
+static inline void tsr__builtin_add_f64(const tsr_view_t *dst, const tsr_view_t *src)
+{
+    double *restrict d = (double *)dst->data;
+    const double *restrict s = (const double *)src->data;
+    size_t n = tsr__builtin_view_elems(dst);
+    for (size_t i = 0; i < n; i++)
+        d[i] += s[i];
+}
+
+/* Skip blanks. */
+static inline const char *tsr__builtin_skip_ws(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+#endif /* TSR_UDF_BUILTIN_H */
