@@ -18,6 +18,7 @@
 
 #include <hdf5.h>
 
+#include <errno.h>
 #include <string.h>
 
 /* H5Ewalk2 callback: keep the description of the innermost error. */
@@ -207,9 +208,14 @@ int tsr__h5_write_arrays(tsr_ctx_t *ctx, const tsr_array_t *arrs, size_t n, cons
         H5Eset_auto2(H5E_DEFAULT, NULL, NULL) >= 0)
         quiet = true;
 
+    errno = 0;
     file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file < 0) {
+        /* Most often the system refused: say why in its words. */
+        int err = errno;
         rc = h5_fail(ctx, path, "cannot create the file");
+        if (err != 0)
+            rc = tsr__export_ioerr(ctx, path, err);
         goto fail;
     }
     for (size_t i = 0; i < n; i++)

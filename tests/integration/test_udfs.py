@@ -36,8 +36,8 @@ def roi_args(roi, nav, tmp_path):
     if roi == "file":
         rng = np.random.default_rng(7)
         m = rng.random(nav) < 0.4
-        m.flat[0] = True
         m.flat[-1] = False
+        m.flat[0] = True
         path = tmp_path / "roi.npy"
         np.save(path, m)
         return m, ["--roi", str(path)]

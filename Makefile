@@ -1,0 +1,46 @@
+# Tessera — the two commands a newcomer needs:
+#   make run    install what is missing, build, run the demo analyses
+#   make test   install what is missing, build, run the whole test suite
+#               (release build with gcc, then an ASan+UBSan build with clang)
+# Other targets: build, build-asan, demo, clean.
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+DEMO ?= demo
+
+.PHONY: all deps deps-test build build-asan run demo test test-release test-asan clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+deps-test:
+	@scripts/install-deps.sh all
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+$(ASAN_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+	      -DTSR_SANITIZE=ON >/dev/null
+
+build-asan: deps-test $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+run: build demo
+
+demo:
+	@scripts/demo.sh $(BUILD) $(DEMO)
+
+test: deps-test
+	@$(MAKE) --no-print-directory build BUILD=$(BUILD)
+	@$(MAKE) --no-print-directory build-asan
+	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEMO)
