@@ -555,6 +555,9 @@ typedef struct tsr_array {
     tsr_buf_kind_t kind;
     tsr_dtype_t dtype;
     tsr_shape_t shape; /* full shape, C order */
+    /* How many leading dimensions of shape are nav (NAV buffers), else 0;
+     * the rest is the buffer's extra_shape (after sig for SIG buffers). */
+    int nav_ndim;
     const void *data;
     /* NAV buffers: nav-sized mask, 1 where the value is valid (selected by
      * the ROI and processed); NULL for SIG and SINGLE buffers. */
@@ -581,9 +584,11 @@ typedef struct tsr_export_opts {
 } tsr_export_opts_t;
 
 /* Write one array to path; the type follows the extension: .npy (exact
- * dtype and shape), .tif/.tiff (float32; extra leading planes as pages),
- * .png (8-bit colour-mapped, scaled to the finite valid values; needs at
- * most two dimensions longer than 1; complex values as their modulus).
+ * dtype and shape), .h5/.hdf5, .tif/.tiff (float32; a third dimension
+ * becomes pages: the last one for NAV and SIG buffers, the first for
+ * SINGLE ones; see docs/export.md), .png (8-bit colour-mapped, scaled to
+ * the finite valid values; needs at most two dimensions longer than 1;
+ * complex values as their modulus).
  * opts may be NULL.  TSR_EINVAL for an unknown extension or a shape the
  * type cannot hold, TSR_EIO if writing fails; message on the context. */
 TSR_API int tsr_export_array(tsr_ctx_t *ctx, const tsr_array_t *arr, const char *path,
@@ -591,7 +596,8 @@ TSR_API int tsr_export_array(tsr_ctx_t *ctx, const tsr_array_t *arr, const char 
 /* Write all arrays of res: path ending in '/' is a directory (created if
  * needed) that receives <udf>.<buffer>.npy per buffer; a path ending in .h5
  * or .hdf5 receives all buffers as /<udf>/<buffer> datasets (with a
- * <buffer>_valid mask beside NAV ones). */
+ * <buffer>_valid mask beside NAV ones).  A .npy, .tif or .png path is
+ * accepted when res holds exactly one buffer. */
 TSR_API int tsr_export_results(tsr_ctx_t *ctx, const tsr_results_t *res, const char *path);
 
 #ifdef __cplusplus

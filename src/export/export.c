@@ -16,7 +16,7 @@
  * error carries a message on the context that names the path.
  */
 #include "export/export.h"
-#include "platform/platform.h"
+#include "platform/os.h"
 
 #include <errno.h>
 #include <math.h>
@@ -369,15 +369,7 @@ int tsr__export_nav_ndim(const tsr_array_t *arr)
 {
     if (arr->kind != TSR_KIND_NAV)
         return 0;
-    /* tsr_array_t does not record where the nav dimensions of a NAV buffer
-     * end and its extra_shape begins.  Take the two scan dimensions of
-     * 4D-STEM (or one, for a 1-D array): this is exact for 2-D nav with any
-     * extra_shape and for 1-D nav without one, and for nav of more than two
-     * dimensions it indexes the mask by a prefix of the position, which
-     * stays inside the mask.  It would read past the mask only for 1-D nav
-     * with an extra_shape; a nav_ndim field in tsr_array_t would settle
-     * it. */
-    return arr->shape.ndim < 2 ? arr->shape.ndim : 2;
+    return arr->nav_ndim;
 }
 
 size_t tsr__export_valid_stride(const tsr_array_t *arr)

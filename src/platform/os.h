@@ -57,4 +57,12 @@ void tsr__file_advise_sequential(const tsr__file_t *f);
  * Returns bytes read or a negative code. */
 int64_t tsr__file_head(const char *path, void *buf, size_t n);
 
+/* ---- file system (posix/fs.c): 0 or -1 with errno, like the calls ---- */
+
+/* Create the directory path and any missing parents, like `mkdir -p`.
+ * Trailing '/' are ignored; an existing directory is success. */
+int tsr__mkdir_p(const char *path);
+/* Rename from to to, replacing to atomically where the system allows. */
+int tsr__rename_replace(const char *from, const char *to);
+
 #endif

@@ -171,6 +171,7 @@ int tsr__results_build(tsr_ctx_t *ctx, tsr__udf_inst_t *insts, int n, tsr__bufse
             a->kind = d->kind;
             a->dtype = d->dtype;
             fill_shape(inst, i, nav, sig, &a->shape);
+            a->nav_ndim = d->kind == TSR_KIND_NAV ? nav->ndim : 0;
             a->data = full.data[i];
             a->valid = d->kind == TSR_KIND_NAV ? r->valid : NULL;
             r->owned[r->n] = full.data[i];

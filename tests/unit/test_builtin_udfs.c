@@ -45,7 +45,7 @@
 
 /* ---- harness ----------------------------------------------------------- */
 
-enum { NAV_H = 3, NAV_W = 3, NFRAMES = NAV_H * NAV_W, SIG_H = 5, SIG_W = 5, NPIX = 25 };
+enum { NAV_H = 3, NAV_W = 4, NFRAMES = NAV_H * NAV_W, SIG_H = 5, SIG_W = 5, NPIX = 25 };
 /* Every frame is cut into sig tiles [0, SPLIT) and [SPLIT, NPIX): whole
  * rows of the first sig dimension, as the runtime cuts them. */
 enum { SPLIT = 2 * SIG_W };
@@ -276,12 +276,13 @@ static void h_task(harness_t *h, const void *data, int64_t a, int64_t b, int64_t
         free(part[i]);
 }
 
-/* Two tasks [0, 5) and [5, 9): tiles of 5 frames (the sum kernel's block
- * of four plus one) and of 2, visited in opposite orders; then finalize. */
+/* Two tasks [0, 9) and [9, 12): tiles of 9 frames (the sum kernels' blocks
+ * of eight or four, plus one) and of 2, visited in opposite orders; then
+ * finalize. */
 static void h_run(harness_t *h, const void *data)
 {
-    h_task(h, data, 0, 5, 5, false);
-    h_task(h, data, 5, NFRAMES, 2, true);
+    h_task(h, data, 0, 9, 9, false);
+    h_task(h, data, 9, NFRAMES, 2, true);
     if (h->def->finalize) {
         tsr_view_t views[TSR_UDF_MAX_BUFFERS];
         tsr_udf_call_t c = {.user_data = h->init.user_data,
@@ -376,6 +377,42 @@ static void test_sum_types(void **state)
         ASSERT_DBL_EQ(s[p], (double)want);
     }
     h_teardown(&h);
+}
+
+/* Every real type: values that fit each type, sums compared exactly. */
+static void test_sum_all_types(void **state)
+{
+    (void)state;
+    static const tsr_dtype_t types[] = {TSR_U8,  TSR_U16, TSR_U32, TSR_U64, TSR_I8,  TSR_I16,
+                                        TSR_I32, TSR_I64, TSR_F32, TSR_F64, TSR_BOOL};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        tsr_dtype_t dt = types[k];
+        size_t es = tsr_dtype_size(dt);
+        unsigned char *data = calloc(NFRAMES * NPIX, es);
+        assert_non_null(data);
+        for (int i = 0; i < NFRAMES * NPIX; i++) {
+            int64_t v = (i * 7919) % 120 - (tsr__dtype_is_signed(dt) ? 60 : 0);
+            if (dt == TSR_BOOL)
+                v = i % 3 == 0;
+            if (dt == TSR_U32 || dt == TSR_U64)
+                v += 4000000000LL;
+            tsr__store_f64(data, dt, (size_t)i, (double)v);
+        }
+        harness_t h;
+        h_setup(&h, &tsr__udf_sum, dt);
+        assert_int_equal(h_init(&h), 0);
+        h_run(&h, data);
+        const double *r = h_result(&h, "intensity", TSR_KIND_SIG, TSR_F64);
+        for (int p = 0; p < NPIX; p++) {
+            double want = 0;
+            for (int f = 0; f < NFRAMES; f++)
+                want += load(data, dt, (size_t)(f * NPIX + p));
+            if (r[p] != want)
+                fail_msg("%s pixel %d: %.17g != %.17g", tsr_dtype_name(dt), p, r[p], want);
+        }
+        h_teardown(&h);
+        free(data);
+    }
 }
 
 static void test_sum_complex(void **state)
@@ -706,12 +743,12 @@ static void test_pick(void **state)
         data[i] = (uint16_t)(i * 3 + 1);
     harness_t h;
     h_setup(&h, &tsr__udf_pick, TSR_U16);
-    h_param(&h, "nav", "1,2"); /* flat 5, in the second task */
+    h_param(&h, "nav", "2,1"); /* flat 9, in the second task */
     h_param(&h, "nav", "1");   /* flat 1, in the first task */
     assert_int_equal(h_init(&h), 0);
     assert_int_equal(h.init.n_frames_needed, 2);
     assert_int_equal(h.init.frames_needed[0], 1);
-    assert_int_equal(h.init.frames_needed[1], 5);
+    assert_int_equal(h.init.frames_needed[1], 9);
     const tsr_buffer_decl_t *b = &h.init.buffers[0];
     assert_string_equal(b->name, "intensity");
     assert_int_equal(b->extra_ndim, 3);
@@ -720,7 +757,7 @@ static void test_pick(void **state)
     assert_int_equal(b->extra_shape[2], SIG_W);
     h_run(&h, data);
     const uint16_t *r = h_result(&h, "intensity", TSR_KIND_SINGLE, TSR_U16);
-    assert_memory_equal(r, data + 5 * NPIX, NPIX * sizeof *r);
+    assert_memory_equal(r, data + 9 * NPIX, NPIX * sizeof *r);
     assert_memory_equal(r + NPIX, data + 1 * NPIX, NPIX * sizeof *r);
     h_teardown(&h);
 }
@@ -733,8 +770,8 @@ static void test_pick_errors(void **state)
         int code;
         const char *msg;
     } cases[] = {
-        {"3,0", TSR_ERANGE, "pick: nav '3,0' is out of range for nav shape (3, 3)"},
-        {"9", TSR_ERANGE, "flat index 9 is out of range"},
+        {"3,0", TSR_ERANGE, "pick: nav '3,0' is out of range for nav shape (3, 4)"},
+        {"12", TSR_ERANGE, "flat index 12 is out of range"},
         {"-1,0", TSR_ERANGE, "out of range"},
         {"1,2,3", TSR_EINVAL, "has 3 coordinates"},
         {"a,b", TSR_EINVAL, "not a list of integers"},
@@ -756,6 +793,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sum_u16_exact),   cmocka_unit_test(test_sum_types),
+        cmocka_unit_test(test_sum_all_types),
         cmocka_unit_test(test_sum_complex),     cmocka_unit_test(test_sumsig),
         cmocka_unit_test(test_stddev),          cmocka_unit_test(test_stddev_no_frames),
         cmocka_unit_test(test_masks_generators), cmocka_unit_test(test_masks_single_f64),

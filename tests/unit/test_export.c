@@ -138,6 +138,8 @@ static tsr_array_t array(tsr_buf_kind_t kind, tsr_dtype_t dt, const void *data, 
     a.dtype = dt;
     a.data = data;
     a.shape.ndim = ndim;
+    /* NAV test arrays have a scan of up to two dimensions, then extras */
+    a.nav_ndim = kind == TSR_KIND_NAV ? (ndim < 2 ? ndim : 2) : 0;
     va_start(ap, ndim);
     for (int i = 0; i < ndim; i++)
         a.shape.dims[i] = va_arg(ap, int64_t);

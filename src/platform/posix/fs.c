@@ -6,7 +6,7 @@
  * (PATH_MAX), so it allocates nothing; a component that already exists is
  * accepted only if it is a directory.
  */
-#include "platform/platform.h"
+#include "platform/os.h"
 
 #include <errno.h>
 #include <limits.h>
