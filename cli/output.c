@@ -124,16 +124,19 @@ static int pick_named(const tsr_results_t *res, const char *want, tsr_array_t *o
 {
     char names[768];
     list_buffers(res, names, sizeof names);
+    bool qualified = true;
     size_t n = find_matches(res, want, true, out);
-    if (n == 0)
+    if (n == 0) {
+        qualified = false;
         n = find_matches(res, want, false, out);
+    }
     if (n == 1)
         return CLI_OK;
     if (n == 0)
         return cli_error(CLI_USAGE, "--buffer %s: no such result buffer (the run has: %s)",
                          want, names);
-    return cli_error(CLI_USAGE, "--buffer %s is ambiguous: name it as udf.buffer (the run has: %s)",
-                     want, names);
+    return cli_error(CLI_USAGE, "--buffer %s matches %zu buffers%s (the run has: %s)", want, n,
+                     qualified ? "; run that UDF once" : "; name it as udf.buffer", names);
 }
 
 static int pick_array(const cli_output_t *o, const tsr_results_t *res, tsr_array_t *out)

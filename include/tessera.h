@@ -362,7 +362,10 @@ typedef struct tsr_udf_meta {
     tsr_shape_t nav_shape;
     tsr_shape_t sig_shape;
     tsr_dtype_t dataset_dtype;
-    tsr_dtype_t input_dtype;   /* type of the tiles this UDF receives */
+    /* Type of the tiles this UDF receives; during init, the type that
+     * TSR_DTYPE_NATIVE would give (the dataset's, or float32 when
+     * corrections apply to integer data). */
+    tsr_dtype_t input_dtype;
     const uint8_t *roi;        /* nav-sized selection mask, NULL = all */
     int64_t roi_count;         /* frames selected (nav size without ROI) */
     /* For finalize: nav-sized mask of positions whose data are in the

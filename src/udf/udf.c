@@ -127,6 +127,9 @@ int tsr__udf_inst_init(tsr_ctx_t *ctx, tsr__udf_inst_t *inst, const tsr_udf_t *u
     inst->udf = udf;
     inst->def = udf->def;
     inst->meta = *meta;
+    /* during init: what TSR_DTYPE_NATIVE would deliver (float32 when
+     * corrections apply to integer data) */
+    inst->meta.input_dtype = resolve_dtype(TSR_DTYPE_NATIVE, meta->dataset_dtype, corrections);
     tsr_udf_init_t in;
     memset(&in, 0, sizeof in);
     in.user_data = udf->user_data;

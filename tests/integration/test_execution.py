@@ -2,7 +2,6 @@
 or 5 partitions, the inline executor, tiny tiles.  Integer sums must stay
 bit-identical to numpy's exact sum however the work is split and merged."""
 
-import numpy as np
 import pytest
 
 from oracle import check, expected

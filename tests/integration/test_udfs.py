@@ -13,7 +13,8 @@ from oracle import check, expected
 
 NAV = (6, 7)
 SIG = (7, 11)  # prime-sized
-MASKS = ["disk:5,3,2.5", "ring:5,3,1,3", "point:3.2,4.7", "rect:1,2,4,3", "disk:4,4,2"]
+MASKS = ["disk:5,3,2.5", "ring:5,3,1,3", "point:3.2,4.7", "rect:1,2,4,3",
+         "disk:4,4,2"]  # d^2 = r^2 exactly on some pixels
 PICKS = [(0, 0), (5, 6), (2, 3), (4, 1)]
 
 RAW_DTYPES = ["|u1", "<u2", "<u4", "<i2", "<i4", "<f4", "<f8", ">u2", ">f4"]

@@ -117,6 +117,8 @@ static int h_init(harness_t *h)
     h->init.meta = &h->meta;
     h->init.ctx = h->ctx;
     h->init.input_dtype = TSR_F32;
+    /* as the runtime does: during init, what NATIVE would deliver */
+    h->meta.input_dtype = h->meta.dataset_dtype;
     int rc = h->def->init(&h->init);
     if (rc < 0)
         return rc;

@@ -191,7 +191,7 @@ static int pick_init(tsr_udf_init_t *init)
     st->ctx = init->ctx;
     st->n = n;
     st->npix = tsr_shape_size(&m->sig_shape);
-    st->dtype = m->dataset_dtype;
+    st->dtype = m->input_dtype; /* what NATIVE gives: float32 with corrections */
     st->es = tsr_dtype_size(st->dtype);
     size_t bytes, total;
     if (!tsr__mul_size((size_t)n, sizeof(pick_slot_t), &bytes) ||
