@@ -343,7 +343,7 @@ static int route_param(run_state_t *s, char *buf, const char *orig)
     }
     int n = add_to_udfs(s, only, key, value);
     if (n < 0)
-        return cli_lib_error(CLI_FAIL, s->ctx, TSR_ENOMEM, NULL);
+        return cli_error(CLI_FAIL, "out of memory");
     if (n > 0)
         return CLI_OK;
     if (only)
@@ -351,6 +351,13 @@ static int route_param(run_state_t *s, char *buf, const char *orig)
                          "(see 'tessera list udfs')", orig, only, key);
     char names[256];
     run_udf_names(s, names, sizeof names);
+    if (dot) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%.*s", (int)(dot - buf), buf);
+        if (tsr_udf_def_find(prefix))
+            return cli_error(CLI_USAGE, "--param %s: UDF '%s' is not part of this run (%s)",
+                             orig, prefix, names);
+    }
     return cli_error(CLI_USAGE, "--param %s: no UDF of this run (%s) has a parameter '%s' "
                      "(see 'tessera list udfs')", orig, names, key);
 }
@@ -414,10 +421,10 @@ static bool shape_equals(const cli_npy_t *a, const tsr_shape_t *s)
     return true;
 }
 
-/* Load a sig-sized .npy for flag as float32 (as_mask false) or as a 0/1
- * mask (as_mask true). */
+/* Load a sig-sized .npy for flag: as float32 into *f32, or, when f32 is
+ * NULL, as a 0/1 mask into *mask. */
 static int load_sig_array(const char *flag, const char *path, const tsr_shape_t *sig,
-                          bool as_mask, void **out)
+                          float **f32, uint8_t **mask)
 {
     cli_npy_t a;
     char err[512];
@@ -430,10 +437,8 @@ static int load_sig_array(const char *flag, const char *path, const tsr_shape_t 
         cli_format_shape(a.shape, a.ndim, found, sizeof found);
         rc = cli_error(CLI_FAIL, "%s %s: expected the sig shape %s, found %s", flag, path, want,
                        found);
-    } else {
-        *out = as_mask ? (void *)cli_npy_to_mask(&a) : (void *)cli_npy_to_f32(&a);
-        if (!*out)
-            rc = cli_error(CLI_FAIL, "out of memory");
+    } else if (f32 ? !(*f32 = cli_npy_to_f32(&a)) : !(*mask = cli_npy_to_mask(&a))) {
+        rc = cli_error(CLI_FAIL, "out of memory");
     }
     cli_npy_free(&a);
     return rc;
@@ -445,11 +450,11 @@ static int load_corrections(run_state_t *s, const run_args_t *ra)
     tsr_dataset_sig_shape(s->ds, &sig);
     int rc = CLI_OK;
     if (ra->dark)
-        rc = load_sig_array("--dark", ra->dark, &sig, false, (void **)&s->dark);
+        rc = load_sig_array("--dark", ra->dark, &sig, &s->dark, NULL);
     if (rc == CLI_OK && ra->gain)
-        rc = load_sig_array("--gain", ra->gain, &sig, false, (void **)&s->gain);
+        rc = load_sig_array("--gain", ra->gain, &sig, &s->gain, NULL);
     if (rc == CLI_OK && ra->exclude)
-        rc = load_sig_array("--exclude", ra->exclude, &sig, true, (void **)&s->excluded);
+        rc = load_sig_array("--exclude", ra->exclude, &sig, NULL, &s->excluded);
     return rc;
 }
 

@@ -77,6 +77,10 @@ int tsr__corr_init(tsr_ctx_t *ctx, tsr__corr_t *corr, const tsr_corrections_t *c
         TSR_CHECK(ctx, ne < n, TSR_EINVAL, "corrections: every pixel is excluded");
         if (ne == 0)
             return 0;
+        TSR_CHECK(ctx, (corr->excluded = tsr__malloc(ctx, (size_t)n)), TSR_ENOMEM,
+                  "out of memory");
+        for (int64_t i = 0; i < n; i++)
+            corr->excluded[i] = c->excluded[i] != 0;
         corr->n_excluded = ne;
         corr->excl_index = tsr__malloc(ctx, (size_t)ne * sizeof(int64_t));
         corr->nbr_start = tsr__malloc(ctx, (size_t)(ne + 1) * sizeof(int64_t));
@@ -119,6 +123,7 @@ void tsr__corr_destroy(tsr_ctx_t *ctx, tsr__corr_t *corr)
 {
     tsr__free(ctx, corr->dark);
     tsr__free(ctx, corr->gain);
+    tsr__free(ctx, corr->excluded);
     tsr__free(ctx, corr->excl_index);
     tsr__free(ctx, corr->nbr_start);
     tsr__free(ctx, corr->nbr);

@@ -10,6 +10,7 @@
 typedef struct tsr__corr {
     float *dark;  /* sig-sized or NULL */
     float *gain;  /* sig-sized or NULL */
+    uint8_t *excluded; /* sig-sized or NULL (kept for task descriptions) */
     /* excluded pixels: for each, its flat index and its neighbours */
     int64_t n_excluded;
     int64_t *excl_index;
