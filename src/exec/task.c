@@ -253,6 +253,10 @@ static char *get_str(tsr_ctx_t *ctx, rbuf_t *r)
     const uint8_t *s = take(r, n);
     if (!s)
         return NULL;
+    if (memchr(s, 0, n)) { /* C strings cannot hold NUL */
+        r->bad = true;
+        return NULL;
+    }
     char *d = tsr__malloc(ctx, (size_t)n + 1);
     if (d) {
         memcpy(d, s, n);
@@ -280,7 +284,9 @@ static int get_params(tsr_ctx_t *ctx, rbuf_t *r, tsr_params_t **out)
 static int get_opt(tsr_ctx_t *ctx, rbuf_t *r, size_t n, void **out)
 {
     const uint8_t *has = take(r, 1);
-    if (!has || !*has)
+    if (has && *has > 1)
+        r->bad = true; /* a flag is 0 or 1: anything else is not ours */
+    if (!has || *has != 1)
         return 0;
     const uint8_t *p = take(r, n);
     if (!p)
@@ -331,6 +337,8 @@ int tsr__task_decode(tsr_ctx_t *ctx, const uint8_t *buf, size_t len, tsr__task_t
 fail:
     if (rc == TSR_ENOMEM || rc == 0)
         tsr__ctx_seterr(ctx, rc = TSR_ENOMEM, "out of memory decoding a task");
+    else if (rc != TSR_ECORRUPT)
+        rc = tsr__ctx_seterr(ctx, TSR_ECORRUPT, "task description: bad parameter list");
     tsr__task_free(ctx, t);
     return rc;
 }

@@ -83,12 +83,12 @@ static void test_error_table(void **state)
     }
     /* Every code of the map is in the hand-written table above. */
     int seen = 0;
-#define XX(name, val, msg)                                                   \
+#define XX(nm, val, msg)                                                     \
     do {                                                                     \
         int found_ = 0;                                                      \
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)            \
             if (want[i].code == (val)) {                                     \
-                assert_string_equal(want[i].name, "TSR_" #name);             \
+                assert_string_equal(want[i].name, "TSR_" #nm);               \
                 found_ = 1;                                                  \
             }                                                                \
         assert_int_equal(found_, 1);                                         \
@@ -162,6 +162,9 @@ static void test_dtype_parse(void **state)
     check_parse("c8", TSR_C64, false);
     check_parse("b1", TSR_BOOL, false);
     check_parse("?", TSR_BOOL, false);
+    check_parse("float", TSR_F64, false); /* numpy: np.dtype('float') is float64 */
+    check_parse("double", TSR_F64, false);
+    check_parse("single", TSR_F32, false);
     /* typestrings with byte order */
     check_parse("<u2", TSR_U16, false);
     check_parse(">u2", TSR_U16, true);
@@ -799,7 +802,7 @@ static void test_params_json(void **state)
     ASSERT_DBL_EQ(cv[1], -2.0);
     ASSERT_DBL_EQ(cv[2], 0.25);
     assert_int_equal(count_key(p, "nav_shape", 0, NULL), 1);
-    assert_int_equal(tsr_params_count(p), 10);
+    assert_int_equal(tsr_params_count(p), 9); /* nav_shape, 2 × mask, r, n, flip_y, other, name, c */
 
     /* malformed: EINVAL and a message on the context */
     static const struct {

@@ -107,6 +107,11 @@ int tsr__npy_parse_header(const uint8_t *buf, size_t n, tsr__npy_header_t *h, ch
         h->shape.dims[h->shape.ndim++] = x;
         v = end;
     }
+    int64_t total = 1;
+    for (int i = 0; i < h->shape.ndim; i++)
+        if (!tsr__mul_i64(total, h->shape.dims[i], &total) ||
+            !tsr__mul_i64(total, (int64_t)tsr_dtype_size(h->dtype), &(int64_t){0}))
+            return tsr__seterr(err, errlen, TSR_ECORRUPT, ".npy header: shape too large");
     h->data_offset = (int64_t)(start + hlen);
     return 0;
 }
@@ -174,7 +179,15 @@ static int open_npy(tsr__open_args_t *a)
         nav.dims[i] = h.shape.dims[i];
     if (nav.ndim == 0)
         nav = (tsr_shape_t){.ndim = 1, .dims = {1}};
-    int64_t total = tsr_shape_size(&h.shape), bytes;
+    for (int i = 0; i < h.shape.ndim; i++)
+        if (h.shape.dims[i] == 0)
+            return tsr__seterr(a->err, a->errlen, TSR_EUNSUPPORTED,
+                               "%s: the array is empty (dimension %d is 0)", a->path, i);
+    int64_t total = 1, bytes;
+    for (int i = 0; i < h.shape.ndim; i++)
+        if (!tsr__mul_i64(total, h.shape.dims[i], &total))
+            return tsr__seterr(a->err, a->errlen, TSR_EOVERFLOW, "%s: array size overflows",
+                               a->path);
     if (!tsr__mul_i64(total, (int64_t)tsr_dtype_size(h.dtype), &bytes))
         return tsr__seterr(a->err, a->errlen, TSR_EOVERFLOW, "%s: array size overflows", a->path);
     int64_t have = ds->files[file].size - h.data_offset;
