@@ -2,14 +2,18 @@
 #   make run    install what is missing, build, run the demo analyses
 #   make test   install what is missing, build, run the whole test suite
 #               (release build with gcc, then an ASan+UBSan build with clang)
-# Other targets: build, build-asan, demo, clean.
+# Other targets: build, build-asan, demo, fuzz (libFuzzer, FUZZ_SECONDS per
+# target, default 60), clean.
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 DEMO ?= demo
 
-.PHONY: all deps deps-test build build-asan run demo test test-release test-asan clean
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps deps-test build build-asan run demo test fuzz clean
 
 all: build
 
@@ -42,5 +46,17 @@ test: deps-test
 	@$(MAKE) --no-print-directory build-asan
 	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
 
+fuzz: deps-test
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+	      -DTSR_SANITIZE=ON -DTSR_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	@for t in $$(ls $(FUZZ_BUILD)/tests/fuzz_* | grep -v '\.'); do \
+	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$(basename $$t); \
+	  $(FUZZ_BUILD)/tests/replay_$$(basename $$t) --write-seeds $(FUZZ_BUILD)/corpus/$$(basename $$t); \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	      $(FUZZ_BUILD)/corpus/$$(basename $$t) || exit 1; \
+	done
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(DEMO)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEMO)

@@ -35,13 +35,35 @@ static void run_file(const char *path)
     free(buf);
 }
 
+/* --write-seeds DIR: save the seeds as a starting corpus for libFuzzer. */
+static int write_seeds(const char *dir, uint8_t **seeds, const size_t *lens, size_t ns)
+{
+    for (size_t s = 0; s < ns; s++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/seed-%zu", dir, s);
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(seeds[s], 1, lens[s], f) != lens[s]) {
+            fprintf(stderr, "replay: cannot write %s\n", path);
+            return 1;
+        }
+        fclose(f);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        run_file(argv[i]);
     uint8_t *seeds[16];
     size_t lens[16];
     size_t ns = tsr_fuzz_seeds(seeds, lens, 16);
+    if (argc == 3 && strcmp(argv[1], "--write-seeds") == 0) {
+        int rc = write_seeds(argv[2], seeds, lens, ns);
+        for (size_t s = 0; s < ns; s++)
+            free(seeds[s]);
+        return rc;
+    }
+    for (int i = 1; i < argc; i++)
+        run_file(argv[i]);
     const char *r = getenv("TSR_FUZZ_ROUNDS");
     long rounds = r ? atol(r) : 3000;
     size_t cap = 1;
