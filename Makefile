@@ -2,7 +2,7 @@
 #   make run    install what is missing, build, run the demo analyses
 #   make test   install what is missing, build, run the whole test suite
 #               (release build with gcc, then an ASan+UBSan build with clang)
-# Other targets: build, build-asan, demo, fuzz (libFuzzer, FUZZ_SECONDS per
+# Other targets: build, build-asan, demo, format, format-check, fuzz (libFuzzer, FUZZ_SECONDS per
 # target, default 60), clean.
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -13,7 +13,7 @@ DEMO ?= demo
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps deps-test build build-asan run demo test fuzz clean
+.PHONY: all deps deps-test build build-asan run demo test fuzz format format-check clean
 
 all: build
 
@@ -42,6 +42,7 @@ demo:
 	@scripts/demo.sh $(BUILD) $(DEMO)
 
 test: deps-test
+	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory build BUILD=$(BUILD)
 	@$(MAKE) --no-print-directory build-asan
 	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
@@ -57,6 +58,16 @@ fuzz: deps-test
 	  $$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 	      $(FUZZ_BUILD)/corpus/$$(basename $$t) || exit 1; \
 	done
+
+C_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+format:
+	clang-format -i $(C_SOURCES)
+
+format-check:
+	@clang-format --dry-run --Werror $(C_SOURCES) || \
+	  { echo "format-check: run 'make format' (clang-format, .clang-format)" >&2; exit 1; }
+	@echo "format-check: $(words $(C_SOURCES)) files formatted"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEMO)

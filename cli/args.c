@@ -10,8 +10,8 @@
 
 #include <string.h>
 
-void cli_args_init(cli_args_t *a, int argc, char **argv, const char *cmd,
-                   const cli_opt_t *opts, int n_opts)
+void cli_args_init(cli_args_t *a, int argc, char **argv, const char *cmd, const cli_opt_t *opts,
+                   int n_opts)
 {
     a->argc = argc;
     a->argv = argv;

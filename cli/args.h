@@ -36,8 +36,8 @@ enum {
 };
 
 /* Start scanning argv[1..argc) (argv[0] is the command). */
-void cli_args_init(cli_args_t *a, int argc, char **argv, const char *cmd,
-                   const cli_opt_t *opts, int n_opts);
+void cli_args_init(cli_args_t *a, int argc, char **argv, const char *cmd, const cli_opt_t *opts,
+                   int n_opts);
 /* The next option (its id, *value = its value or NULL) or positional word
  * (CLI_ARG_POSITIONAL), CLI_ARG_END, or CLI_ARG_ERROR after printing an
  * unknown-option or missing-value error. */

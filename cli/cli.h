@@ -26,9 +26,9 @@
 /* Exit codes. */
 enum {
     CLI_OK = 0,
-    CLI_FAIL = 1,          /* runtime error: unreadable file, failed run, ... */
-    CLI_USAGE = 2,         /* bad command line */
-    CLI_INTERRUPTED = 130  /* SIGINT, as a shell reports it */
+    CLI_FAIL = 1,         /* runtime error: unreadable file, failed run, ... */
+    CLI_USAGE = 2,        /* bad command line */
+    CLI_INTERRUPTED = 130 /* SIGINT, as a shell reports it */
 };
 
 /* Print "tessera: <message>" as one line on stderr (newlines in the message
@@ -63,8 +63,8 @@ int cli_check_kv(const char *opt, const char *kv);
  * KEY=VALUE dataset parameters sets[0..n_sets).  Returns CLI_OK, CLI_USAGE
  * for an unknown format name, or CLI_FAIL with the library's message naming
  * the path (all printed). */
-int cli_open_dataset(tsr_ctx_t *ctx, const char *path, const char *format,
-                     const char *const *sets, size_t n_sets, tsr_dataset_t **out);
+int cli_open_dataset(tsr_ctx_t *ctx, const char *path, const char *format, const char *const *sets,
+                     size_t n_sets, tsr_dataset_t **out);
 
 /* Commands: argv[0] is the command's name.  Each returns an exit code. */
 int cli_cmd_list(int argc, char **argv);

@@ -63,9 +63,24 @@ static const char RUN_USAGE[] =
     "Each file written is reported on stdout as 'wrote PATH'.\n";
 
 enum {
-    OPT_FORMAT = 1, OPT_SET, OPT_PARAM, OPT_ROI, OPT_THREADS, OPT_EXECUTOR, OPT_PARTITIONS,
-    OPT_TILE_BYTES, OPT_IO_BACKEND, OPT_BUFFER, OPT_COLORMAP, OPT_LOG, OPT_DARK, OPT_GAIN,
-    OPT_EXCLUDE, OPT_QUIET, OPT_OUTPUT, OPT_HELP
+    OPT_FORMAT = 1,
+    OPT_SET,
+    OPT_PARAM,
+    OPT_ROI,
+    OPT_THREADS,
+    OPT_EXECUTOR,
+    OPT_PARTITIONS,
+    OPT_TILE_BYTES,
+    OPT_IO_BACKEND,
+    OPT_BUFFER,
+    OPT_COLORMAP,
+    OPT_LOG,
+    OPT_DARK,
+    OPT_GAIN,
+    OPT_EXCLUDE,
+    OPT_QUIET,
+    OPT_OUTPUT,
+    OPT_HELP
 };
 
 static const cli_opt_t RUN_OPTS[] = {
@@ -122,8 +137,8 @@ typedef struct run_args {
 typedef struct run_state {
     tsr_ctx_t *ctx;
     tsr_dataset_t *ds;
-    char *names_buf;     /* copy of the UDF list, split in place */
-    const char **names;  /* n_udfs UDF names */
+    char *names_buf;    /* copy of the UDF list, split in place */
+    const char **names; /* n_udfs UDF names */
     tsr_params_t **udf_params;
     tsr_udf_t **udfs;
     size_t n_udfs;
@@ -180,8 +195,10 @@ static int take_positional(run_args_t *ra, const char *v)
     else if (!ra->path)
         ra->path = v;
     else
-        return cli_error(CLI_USAGE, "unexpected argument '%s' for 'tessera run' "
-                         "(expected UDF[,UDF...] PATH)", v);
+        return cli_error(CLI_USAGE,
+                         "unexpected argument '%s' for 'tessera run' "
+                         "(expected UDF[,UDF...] PATH)",
+                         v);
     return CLI_OK;
 }
 
@@ -230,7 +247,7 @@ static int parse_run_args(int argc, char **argv, run_args_t *ra)
     }
     if (!ra->udfs || !ra->path)
         return cli_error(CLI_USAGE, "'tessera run' needs UDF[,UDF...] and PATH "
-                         "(see 'tessera run --help')");
+                                    "(see 'tessera run --help')");
     if (!ra->out)
         return cli_error(CLI_USAGE, "'tessera run' needs an output: -o OUT");
     return CLI_OK;
@@ -347,19 +364,23 @@ static int route_param(run_state_t *s, char *buf, const char *orig)
     if (n > 0)
         return CLI_OK;
     if (only)
-        return cli_error(CLI_USAGE, "--param %s: UDF '%s' has no parameter '%s' "
-                         "(see 'tessera list udfs')", orig, only, key);
+        return cli_error(CLI_USAGE,
+                         "--param %s: UDF '%s' has no parameter '%s' "
+                         "(see 'tessera list udfs')",
+                         orig, only, key);
     char names[256];
     run_udf_names(s, names, sizeof names);
     if (dot) {
         char prefix[64];
         snprintf(prefix, sizeof prefix, "%.*s", (int)(dot - buf), buf);
         if (tsr_udf_def_find(prefix))
-            return cli_error(CLI_USAGE, "--param %s: UDF '%s' is not part of this run (%s)",
-                             orig, prefix, names);
+            return cli_error(CLI_USAGE, "--param %s: UDF '%s' is not part of this run (%s)", orig,
+                             prefix, names);
     }
-    return cli_error(CLI_USAGE, "--param %s: no UDF of this run (%s) has a parameter '%s' "
-                     "(see 'tessera list udfs')", orig, names, key);
+    return cli_error(CLI_USAGE,
+                     "--param %s: no UDF of this run (%s) has a parameter '%s' "
+                     "(see 'tessera list udfs')",
+                     orig, names, key);
 }
 
 static int route_params(run_state_t *s, const run_args_t *ra)
@@ -423,8 +444,8 @@ static bool shape_equals(const cli_npy_t *a, const tsr_shape_t *s)
 
 /* Load a sig-sized .npy for flag: as float32 into *f32, or, when f32 is
  * NULL, as a 0/1 mask into *mask. */
-static int load_sig_array(const char *flag, const char *path, const tsr_shape_t *sig,
-                          float **f32, uint8_t **mask)
+static int load_sig_array(const char *flag, const char *path, const tsr_shape_t *sig, float **f32,
+                          uint8_t **mask)
 {
     cli_npy_t a;
     char err[512];

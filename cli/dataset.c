@@ -50,8 +50,8 @@ static bool format_known(const char *format)
     return false;
 }
 
-int cli_open_dataset(tsr_ctx_t *ctx, const char *path, const char *format,
-                     const char *const *sets, size_t n_sets, tsr_dataset_t **out)
+int cli_open_dataset(tsr_ctx_t *ctx, const char *path, const char *format, const char *const *sets,
+                     size_t n_sets, tsr_dataset_t **out)
 {
     if (format && !strcmp(format, "auto"))
         format = NULL;

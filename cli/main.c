@@ -65,8 +65,10 @@ static int dispatch(int argc, char **argv)
             return COMMANDS[i].fn(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return cli_error(CLI_USAGE, "unknown option '%s' (see 'tessera --help')", cmd);
-    return cli_error(CLI_USAGE, "unknown command '%s' (expected list, info or run; see "
-                     "'tessera --help')", cmd);
+    return cli_error(CLI_USAGE,
+                     "unknown command '%s' (expected list, info or run; see "
+                     "'tessera --help')",
+                     cmd);
 }
 
 int main(int argc, char **argv)

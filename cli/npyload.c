@@ -193,7 +193,10 @@ static bool parse_dict(hdr_parser_t *h)
 /* Fill kind, itemsize and byte order from a typestring like "<u2". */
 static bool parse_descr(const char *d, cli_npy_t *a)
 {
-    static const union { uint16_t u; uint8_t b[2]; } probe = {0x0102};
+    static const union {
+        uint16_t u;
+        uint8_t b[2];
+    } probe = {0x0102};
     bool host_big = probe.b[0] == 0x01;
     char order = d[0];
     if (order != '<' && order != '>' && order != '|' && order != '=')
@@ -204,11 +207,19 @@ static bool parse_descr(const char *d, cli_npy_t *a)
     if (end == d + 2 || *end)
         return false;
     switch (kind) {
-    case 'b': if (size != 1) return false; break;
-    case 'u': case 'i':
-        if (size != 1 && size != 2 && size != 4 && size != 8) return false;
+    case 'b':
+        if (size != 1)
+            return false;
         break;
-    case 'f': if (size != 4 && size != 8) return false; break;
+    case 'u':
+    case 'i':
+        if (size != 1 && size != 2 && size != 4 && size != 8)
+            return false;
+        break;
+    case 'f':
+        if (size != 4 && size != 8)
+            return false;
+        break;
     default: return false;
     }
     a->kind = kind;
@@ -260,8 +271,8 @@ static int read_header(FILE *f, const char *path, char **hdr, size_t *hlen, char
 }
 
 /* Parse the header text into a's dtype and shape. */
-static int interpret_header(const char *hdr, size_t hlen, const char *path, cli_npy_t *a,
-                            char *err, size_t errlen)
+static int interpret_header(const char *hdr, size_t hlen, const char *path, cli_npy_t *a, char *err,
+                            size_t errlen)
 {
     hdr_parser_t h = {.p = hdr, .end = hdr + hlen};
     if (!parse_dict(&h) || !h.have_descr || !h.have_fortran || !h.have_shape)
@@ -270,10 +281,13 @@ static int interpret_header(const char *hdr, size_t hlen, const char *path, cli_
     if (h.fortran)
         return fail(err, errlen,
                     "%s: Fortran-order arrays are not supported (save it with "
-                    "numpy.ascontiguousarray)", path);
+                    "numpy.ascontiguousarray)",
+                    path);
     if (!parse_descr(h.descr, a))
-        return fail(err, errlen, "%s: unsupported dtype '%s' (expected bool, integers, "
-                    "float32 or float64)", path, h.descr);
+        return fail(err, errlen,
+                    "%s: unsupported dtype '%s' (expected bool, integers, "
+                    "float32 or float64)",
+                    path, h.descr);
     a->ndim = h.ndim;
     a->count = 1;
     for (int i = 0; i < h.ndim; i++) {
@@ -334,15 +348,28 @@ void cli_npy_free(cli_npy_t *a)
  * nonzero, all a mask needs). */
 static double elem(const cli_npy_t *a, int64_t i)
 {
-    static const union { uint16_t u; uint8_t b[2]; } probe = {0x0102};
+    static const union {
+        uint16_t u;
+        uint8_t b[2];
+    } probe = {0x0102};
     bool host_big = probe.b[0] == 0x01;
     unsigned char b[8];
     const unsigned char *src = a->data + (size_t)i * (size_t)a->itemsize;
     int n = a->itemsize;
     for (int k = 0; k < n; k++)
         b[k] = (a->big_endian != host_big && n > 1) ? src[n - 1 - k] : src[k];
-    union { uint8_t u8; uint16_t u16; uint32_t u32; uint64_t u64; int8_t i8; int16_t i16;
-            int32_t i32; int64_t i64; float f32; double f64; } v;
+    union {
+        uint8_t u8;
+        uint16_t u16;
+        uint32_t u32;
+        uint64_t u64;
+        int8_t i8;
+        int16_t i16;
+        int32_t i32;
+        int64_t i64;
+        float f32;
+        double f64;
+    } v;
     memcpy(&v, b, (size_t)n);
     switch (a->kind) {
     case 'b': return v.u8 != 0;

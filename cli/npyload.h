@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 typedef struct cli_npy {
-    char kind;   /* 'b' bool, 'u' unsigned, 'i' signed, 'f' float */
+    char kind; /* 'b' bool, 'u' unsigned, 'i' signed, 'f' float */
     int itemsize;
     bool big_endian;
     char descr[16]; /* the header's typestring, for messages */

@@ -59,13 +59,16 @@ int cli_output_init(cli_output_t *o, const char *out, const char *buffer)
     } else {
         return cli_error(CLI_USAGE,
                          "cannot tell the output type of '%s': end it with '/' for a "
-                         "directory, or use .h5, .hdf5, .npy, .tif, .tiff or .png", out);
+                         "directory, or use .h5, .hdf5, .npy, .tif, .tiff or .png",
+                         out);
     }
     if (!o->path)
         return cli_error(CLI_FAIL, "out of memory");
     if (buffer && o->kind != CLI_OUT_ARRAY)
-        return cli_error(CLI_USAGE, "--buffer selects the buffer of a .npy, .tif or .png "
-                         "output; %s receives every buffer", o->path);
+        return cli_error(CLI_USAGE,
+                         "--buffer selects the buffer of a .npy, .tif or .png "
+                         "output; %s receives every buffer",
+                         o->path);
     return CLI_OK;
 }
 
@@ -133,8 +136,8 @@ static int pick_named(const tsr_results_t *res, const char *want, tsr_array_t *o
     if (n == 1)
         return CLI_OK;
     if (n == 0)
-        return cli_error(CLI_USAGE, "--buffer %s: no such result buffer (the run has: %s)",
-                         want, names);
+        return cli_error(CLI_USAGE, "--buffer %s: no such result buffer (the run has: %s)", want,
+                         names);
     return cli_error(CLI_USAGE, "--buffer %s matches %zu buffers%s (the run has: %s)", want, n,
                      qualified ? "; run that UDF once" : "; name it as udf.buffer", names);
 }
@@ -149,8 +152,10 @@ static int pick_array(const cli_output_t *o, const tsr_results_t *res, tsr_array
     if (count > 1) {
         char names[768];
         list_buffers(res, names, sizeof names);
-        return cli_error(CLI_USAGE, "%s holds one buffer but the run has %zu; choose one with "
-                         "--buffer NAME: %s", o->path, count, names);
+        return cli_error(CLI_USAGE,
+                         "%s holds one buffer but the run has %zu; choose one with "
+                         "--buffer NAME: %s",
+                         o->path, count, names);
     }
     int rc = tsr_results_get(res, 0, out);
     return rc ? cli_error(CLI_FAIL, "reading the result: %s", tsr_strerror(rc)) : CLI_OK;

@@ -21,7 +21,7 @@ typedef struct cli_output {
     char *path;         /* malloc'd; directories end in '/' */
     const char *buffer; /* --buffer NAME, or NULL */
     tsr_export_opts_t export_opts;
-    bool quiet;         /* no "wrote PATH" lines */
+    bool quiet; /* no "wrote PATH" lines */
 } cli_output_t;
 
 /* Decide the kind of out and fill o; buffer (may be NULL) is --buffer

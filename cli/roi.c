@@ -140,8 +140,8 @@ static int build_geometric(const cli_roi_spec_t *s, const tsr_shape_t *nav, uint
     char shp[128];
     cli_format_shape(nav->dims, nav->ndim, shp, sizeof shp);
     if (nav->ndim != 2)
-        return cli_error(CLI_USAGE, "--roi %s needs a 2-D scan, but the nav shape is %s",
-                         s->text, shp);
+        return cli_error(CLI_USAGE, "--roi %s needs a 2-D scan, but the nav shape is %s", s->text,
+                         shp);
     if (s->kind == CLI_ROI_RECT)
         fill_rect(s, nav->dims[0], nav->dims[1], m);
     else

@@ -17,10 +17,10 @@ typedef enum { CLI_ROI_RECT, CLI_ROI_DISK, CLI_ROI_FILE } cli_roi_kind_t;
 
 typedef struct cli_roi_spec {
     cli_roi_kind_t kind;
-    const char *text;     /* the option's value, for messages */
-    int64_t y, x, h, w;   /* rect */
-    double cy, cx, r;     /* disk */
-    const char *path;     /* file */
+    const char *text;   /* the option's value, for messages */
+    int64_t y, x, h, w; /* rect */
+    double cy, cx, r;   /* disk */
+    const char *path;   /* file */
 } cli_roi_spec_t;
 
 /* Parse "rect:y,x,h,w", "disk:cy,cx,r" or "FILE.npy".  Returns CLI_OK or

@@ -68,9 +68,12 @@ bool cli_parse_i64(const char *s, bool allow_suffix, int64_t *out)
     int shift = 0;
     if (allow_suffix && *end) {
         switch (*end) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
+        case 'k':
+        case 'K': shift = 10; break;
+        case 'm':
+        case 'M': shift = 20; break;
+        case 'g':
+        case 'G': shift = 30; break;
         default: return false;
         }
         end++;
@@ -127,9 +130,16 @@ void cli_typestr(tsr_dtype_t dt, bool big_endian, char buf[8], const char **byte
 {
     char kind;
     switch (dt) {
-    case TSR_U8: case TSR_U16: case TSR_U32: case TSR_U64: kind = 'u'; break;
-    case TSR_I8: case TSR_I16: case TSR_I32: case TSR_I64: kind = 'i'; break;
-    case TSR_F32: case TSR_F64: kind = 'f'; break;
+    case TSR_U8:
+    case TSR_U16:
+    case TSR_U32:
+    case TSR_U64: kind = 'u'; break;
+    case TSR_I8:
+    case TSR_I16:
+    case TSR_I32:
+    case TSR_I64: kind = 'i'; break;
+    case TSR_F32:
+    case TSR_F64: kind = 'f'; break;
     case TSR_C64: kind = 'c'; break;
     case TSR_BOOL: kind = 'b'; break;
     default: kind = '?'; break;

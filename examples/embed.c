@@ -107,8 +107,8 @@ int main(void)
             goto done;
         }
     }
-    printf("embed: sum and virtual bright field of %d frames match (%s, tessera %s)\n",
-           NY * NX, tsr_dtype_name(sum.dtype), tsr_version_string());
+    printf("embed: sum and virtual bright field of %d frames match (%s, tessera %s)\n", NY * NX,
+           tsr_dtype_name(sum.dtype), tsr_version_string());
     status = 0;
 done:
     tsr_run_free(run);

@@ -53,8 +53,7 @@ extern "C" {
 #define TSR_VERSION_MAJOR 0
 #define TSR_VERSION_MINOR 1
 #define TSR_VERSION_PATCH 0
-#define TSR_VERSION_NUMBER \
-    (TSR_VERSION_MAJOR * 10000 + TSR_VERSION_MINOR * 100 + TSR_VERSION_PATCH)
+#define TSR_VERSION_NUMBER (TSR_VERSION_MAJOR * 10000 + TSR_VERSION_MINOR * 100 + TSR_VERSION_PATCH)
 
 /* The library's version as MAJOR*10000 + MINOR*100 + PATCH, and as "M.m.p".
  * Thread-safe. */
@@ -68,18 +67,18 @@ TSR_API const char *tsr_version_string(void);
  * never change once released; new codes are appended.
  * ========================================================================= */
 
-#define TSR_ERRNO_MAP(XX)                                              \
-    XX(EINVAL, -1, "invalid argument")                                 \
-    XX(ENOMEM, -2, "out of memory")                                    \
-    XX(EIO, -3, "input/output error")                                  \
-    XX(ECORRUPT, -4, "malformed or truncated input")                   \
-    XX(ENOTFOUND, -5, "not found")                                     \
-    XX(EUNSUPPORTED, -6, "not supported")                              \
-    XX(ECANCELED, -7, "canceled")                                      \
-    XX(ERANGE, -8, "value out of range")                               \
-    XX(ESTATE, -9, "operation not valid in this state")                \
-    XX(EOVERFLOW, -10, "size overflow")                                \
-    XX(EUDF, -11, "a user-defined function failed")                    \
+#define TSR_ERRNO_MAP(XX)                               \
+    XX(EINVAL, -1, "invalid argument")                  \
+    XX(ENOMEM, -2, "out of memory")                     \
+    XX(EIO, -3, "input/output error")                   \
+    XX(ECORRUPT, -4, "malformed or truncated input")    \
+    XX(ENOTFOUND, -5, "not found")                      \
+    XX(EUNSUPPORTED, -6, "not supported")               \
+    XX(ECANCELED, -7, "canceled")                       \
+    XX(ERANGE, -8, "value out of range")                \
+    XX(ESTATE, -9, "operation not valid in this state") \
+    XX(EOVERFLOW, -10, "size overflow")                 \
+    XX(EUDF, -11, "a user-defined function failed")     \
     XX(EAGAIN, -12, "not ready yet")
 
 typedef enum {
@@ -87,7 +86,7 @@ typedef enum {
 #define TSR__XX(name, val, msg) TSR_##name = val,
     TSR_ERRNO_MAP(TSR__XX)
 #undef TSR__XX
-    TSR_ERRNO_MIN = -12 /* the most negative code; not an error itself */
+        TSR_ERRNO_MIN = -12 /* the most negative code; not an error itself */
 } tsr_errno_t;
 
 /* "TSR_EINVAL" etc. for a code; "TSR_OK" for 0; "TSR_E?" for unknown codes.
@@ -366,8 +365,8 @@ typedef struct tsr_udf_meta {
      * TSR_DTYPE_NATIVE would give (the dataset's, or float32 when
      * corrections apply to integer data). */
     tsr_dtype_t input_dtype;
-    const uint8_t *roi;        /* nav-sized selection mask, NULL = all */
-    int64_t roi_count;         /* frames selected (nav size without ROI) */
+    const uint8_t *roi; /* nav-sized selection mask, NULL = all */
+    int64_t roi_count;  /* frames selected (nav size without ROI) */
     /* For finalize: nav-sized mask of positions whose data are in the
      * buffers (ROI and, for snapshots, already processed). */
     const uint8_t *valid;

@@ -31,12 +31,12 @@
 
 struct tsr_ctx {
     tsr_allocator_t alloc;
-    int64_t threads;          /* resolved: >= 1 */
-    int64_t executor;         /* tsr_executor_kind_t */
-    int64_t tile_bytes;       /* resolved */
-    int64_t partition_bytes;  /* resolved */
-    int64_t partitions;       /* 0 = size-based */
-    int64_t io_backend;       /* tsr_io_backend_t */
+    int64_t threads;           /* resolved: >= 1 */
+    int64_t executor;          /* tsr_executor_kind_t */
+    int64_t tile_bytes;        /* resolved */
+    int64_t partition_bytes;   /* resolved */
+    int64_t partitions;        /* 0 = size-based */
+    int64_t io_backend;        /* tsr_io_backend_t */
     atomic_size_t mem_current; /* atomic */
     atomic_size_t mem_peak;    /* atomic */
     char errmsg[TSR__ERRMSG_MAX];
@@ -51,20 +51,20 @@ int tsr__seterr(char *buf, size_t n, int code, const char *fmt, ...) TSR__PRINTF
 int tsr__vseterr(char *buf, size_t n, int code, const char *fmt, va_list ap);
 
 /* If cond is false, record the message on ctx, set rc and jump to fail. */
-#define TSR_CHECK(ctx, cond, code, ...)                     \
-    do {                                                     \
-        if (TSR__UNLIKELY(!(cond))) {                        \
+#define TSR_CHECK(ctx, cond, code, ...)                       \
+    do {                                                      \
+        if (TSR__UNLIKELY(!(cond))) {                         \
             rc = tsr__ctx_seterr((ctx), (code), __VA_ARGS__); \
-            goto fail;                                       \
-        }                                                    \
+            goto fail;                                        \
+        }                                                     \
     } while (0)
 /* Evaluate a call returning int; on a negative value keep it in rc and jump
  * to fail (the callee recorded the message). */
-#define TSR_TRY(call)                     \
-    do {                                  \
-        rc = (call);                      \
-        if (TSR__UNLIKELY(rc < 0))        \
-            goto fail;                    \
+#define TSR_TRY(call)              \
+    do {                           \
+        rc = (call);               \
+        if (TSR__UNLIKELY(rc < 0)) \
+            goto fail;             \
     } while (0)
 
 /* ---- allocation -------------------------------------------------------- */

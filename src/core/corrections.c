@@ -77,8 +77,7 @@ int tsr__corr_init(tsr_ctx_t *ctx, tsr__corr_t *corr, const tsr_corrections_t *c
         TSR_CHECK(ctx, ne < n, TSR_EINVAL, "corrections: every pixel is excluded");
         if (ne == 0)
             return 0;
-        TSR_CHECK(ctx, (corr->excluded = tsr__malloc(ctx, (size_t)n)), TSR_ENOMEM,
-                  "out of memory");
+        TSR_CHECK(ctx, (corr->excluded = tsr__malloc(ctx, (size_t)n)), TSR_ENOMEM, "out of memory");
         for (int64_t i = 0; i < n; i++)
             corr->excluded[i] = c->excluded[i] != 0;
         corr->n_excluded = ne;

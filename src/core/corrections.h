@@ -8,8 +8,8 @@
 #include "core/core.h"
 
 typedef struct tsr__corr {
-    float *dark;  /* sig-sized or NULL */
-    float *gain;  /* sig-sized or NULL */
+    float *dark;       /* sig-sized or NULL */
+    float *gain;       /* sig-sized or NULL */
     uint8_t *excluded; /* sig-sized or NULL (kept for task descriptions) */
     /* excluded pixels: for each, its flat index and its neighbours */
     int64_t n_excluded;

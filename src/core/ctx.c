@@ -93,8 +93,7 @@ int tsr_ctx_set(tsr_ctx_t *ctx, tsr_option_t opt, int64_t v)
         return 0;
     case TSR_OPT_TILE_BYTES:
         if (v < 0 || v > ((int64_t)1 << 34))
-            return tsr__ctx_seterr(ctx, TSR_ERANGE, "tile bytes out of range: %lld",
-                                   (long long)v);
+            return tsr__ctx_seterr(ctx, TSR_ERANGE, "tile bytes out of range: %lld", (long long)v);
         ctx->tile_bytes = v ? v : 1 << 20;
         return 0;
     case TSR_OPT_PARTITION_BYTES:

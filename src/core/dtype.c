@@ -22,11 +22,11 @@ static const struct {
     char kind; /* numpy kind: u i f c b */
     unsigned size;
 } dtinfo[TSR_DTYPE_COUNT] = {
-    [TSR_U8] = {"uint8", 'u', 1},     [TSR_U16] = {"uint16", 'u', 2},
-    [TSR_U32] = {"uint32", 'u', 4},   [TSR_U64] = {"uint64", 'u', 8},
-    [TSR_I8] = {"int8", 'i', 1},      [TSR_I16] = {"int16", 'i', 2},
-    [TSR_I32] = {"int32", 'i', 4},    [TSR_I64] = {"int64", 'i', 8},
-    [TSR_F32] = {"float32", 'f', 4},  [TSR_F64] = {"float64", 'f', 8},
+    [TSR_U8] = {"uint8", 'u', 1},      [TSR_U16] = {"uint16", 'u', 2},
+    [TSR_U32] = {"uint32", 'u', 4},    [TSR_U64] = {"uint64", 'u', 8},
+    [TSR_I8] = {"int8", 'i', 1},       [TSR_I16] = {"int16", 'i', 2},
+    [TSR_I32] = {"int32", 'i', 4},     [TSR_I64] = {"int64", 'i', 8},
+    [TSR_F32] = {"float32", 'f', 4},   [TSR_F64] = {"float64", 'f', 8},
     [TSR_C64] = {"complex64", 'c', 8}, [TSR_BOOL] = {"bool", 'b', 1},
 };
 
@@ -50,8 +50,8 @@ bool tsr__dtype_is_complex(tsr_dtype_t dt)
 }
 bool tsr__dtype_is_signed(tsr_dtype_t dt)
 {
-    return tsr__dtype_valid(dt) && (dtinfo[dt].kind == 'i' || dtinfo[dt].kind == 'f' ||
-                                    dtinfo[dt].kind == 'c');
+    return tsr__dtype_valid(dt) &&
+           (dtinfo[dt].kind == 'i' || dtinfo[dt].kind == 'f' || dtinfo[dt].kind == 'c');
 }
 
 int tsr_dtype_parse(const char *s, tsr_dtype_t *dt, bool *big_endian)
@@ -60,14 +60,14 @@ int tsr_dtype_parse(const char *s, tsr_dtype_t *dt, bool *big_endian)
         const char *name;
         tsr_dtype_t dt;
     } names[] = {
-        {"uint8", TSR_U8},    {"uint16", TSR_U16},   {"uint32", TSR_U32},  {"uint64", TSR_U64},
-        {"int8", TSR_I8},     {"int16", TSR_I16},    {"int32", TSR_I32},   {"int64", TSR_I64},
-        {"float32", TSR_F32}, {"float64", TSR_F64},  {"complex64", TSR_C64}, {"bool", TSR_BOOL},
-        {"u1", TSR_U8},       {"u2", TSR_U16},       {"u4", TSR_U32},      {"u8", TSR_U64},
-        {"i1", TSR_I8},       {"i2", TSR_I16},       {"i4", TSR_I32},      {"i8", TSR_I64},
-        {"f4", TSR_F32},      {"f8", TSR_F64},       {"c8", TSR_C64},      {"b1", TSR_BOOL},
-        {"?", TSR_BOOL},      {"B", TSR_U8},         {"b", TSR_I8},        {"H", TSR_U16},
-        {"h", TSR_I16},       {"single", TSR_F32},   {"double", TSR_F64},  {"float", TSR_F64},
+        {"uint8", TSR_U8},    {"uint16", TSR_U16},  {"uint32", TSR_U32},    {"uint64", TSR_U64},
+        {"int8", TSR_I8},     {"int16", TSR_I16},   {"int32", TSR_I32},     {"int64", TSR_I64},
+        {"float32", TSR_F32}, {"float64", TSR_F64}, {"complex64", TSR_C64}, {"bool", TSR_BOOL},
+        {"u1", TSR_U8},       {"u2", TSR_U16},      {"u4", TSR_U32},        {"u8", TSR_U64},
+        {"i1", TSR_I8},       {"i2", TSR_I16},      {"i4", TSR_I32},        {"i8", TSR_I64},
+        {"f4", TSR_F32},      {"f8", TSR_F64},      {"c8", TSR_C64},        {"b1", TSR_BOOL},
+        {"?", TSR_BOOL},      {"B", TSR_U8},        {"b", TSR_I8},          {"H", TSR_U16},
+        {"h", TSR_I16},       {"single", TSR_F32},  {"double", TSR_F64},    {"float", TSR_F64},
         {"bool_", TSR_BOOL},
     };
     if (!s || !dt)
@@ -159,8 +159,7 @@ void tsr__byteswap(void *p, size_t es, size_t n)
             memcpy(b + 8 * i, &v, 8);
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -168,54 +167,54 @@ void tsr__byteswap(void *p, size_t es, size_t n)
 
 typedef void (*conv_fn)(void *restrict, const void *restrict, size_t);
 
-#define TSR__REAL_TYPES(X)  \
-    X(TSR_U8, uint8_t)      \
-    X(TSR_U16, uint16_t)    \
-    X(TSR_U32, uint32_t)    \
-    X(TSR_U64, uint64_t)    \
-    X(TSR_I8, int8_t)       \
-    X(TSR_I16, int16_t)     \
-    X(TSR_I32, int32_t)     \
-    X(TSR_I64, int64_t)     \
-    X(TSR_F32, float)       \
+#define TSR__REAL_TYPES(X) \
+    X(TSR_U8, uint8_t)     \
+    X(TSR_U16, uint16_t)   \
+    X(TSR_U32, uint32_t)   \
+    X(TSR_U64, uint64_t)   \
+    X(TSR_I8, int8_t)      \
+    X(TSR_I16, int16_t)    \
+    X(TSR_I32, int32_t)    \
+    X(TSR_I64, int64_t)    \
+    X(TSR_F32, float)      \
     X(TSR_F64, double)
 
 /* real → real, real → bool, bool → real */
-#define CONV_RR(DN, DT, SN, ST)                                                    \
+#define CONV_RR(DN, DT, SN, ST)                                                      \
     static void conv_##DN##_##SN(void *restrict d, const void *restrict s, size_t n) \
-    {                                                                              \
-        DT *restrict dp = d;                                                       \
-        const ST *restrict sp = s;                                                 \
-        for (size_t i = 0; i < n; i++)                                             \
-            dp[i] = (DT)sp[i];                                                     \
+    {                                                                                \
+        DT *restrict dp = d;                                                         \
+        const ST *restrict sp = s;                                                   \
+        for (size_t i = 0; i < n; i++)                                               \
+            dp[i] = (DT)sp[i];                                                       \
     }
 
-#define CONV_FROM(SN, ST)                                                          \
-    CONV_RR(TSR_U8, uint8_t, SN, ST)                                               \
-    CONV_RR(TSR_U16, uint16_t, SN, ST)                                             \
-    CONV_RR(TSR_U32, uint32_t, SN, ST)                                             \
-    CONV_RR(TSR_U64, uint64_t, SN, ST)                                             \
-    CONV_RR(TSR_I8, int8_t, SN, ST)                                                \
-    CONV_RR(TSR_I16, int16_t, SN, ST)                                              \
-    CONV_RR(TSR_I32, int32_t, SN, ST)                                              \
-    CONV_RR(TSR_I64, int64_t, SN, ST)                                              \
-    CONV_RR(TSR_F32, float, SN, ST)                                                \
-    CONV_RR(TSR_F64, double, SN, ST)                                               \
-    static void conv_TSR_C64_##SN(void *restrict d, const void *restrict s, size_t n) \
-    {                                                                              \
-        c64_t *restrict dp = d;                                                    \
-        const ST *restrict sp = s;                                                 \
-        for (size_t i = 0; i < n; i++) {                                           \
-            dp[i].re = (float)sp[i];                                               \
-            dp[i].im = 0.0f;                                                       \
-        }                                                                          \
-    }                                                                              \
+#define CONV_FROM(SN, ST)                                                              \
+    CONV_RR(TSR_U8, uint8_t, SN, ST)                                                   \
+    CONV_RR(TSR_U16, uint16_t, SN, ST)                                                 \
+    CONV_RR(TSR_U32, uint32_t, SN, ST)                                                 \
+    CONV_RR(TSR_U64, uint64_t, SN, ST)                                                 \
+    CONV_RR(TSR_I8, int8_t, SN, ST)                                                    \
+    CONV_RR(TSR_I16, int16_t, SN, ST)                                                  \
+    CONV_RR(TSR_I32, int32_t, SN, ST)                                                  \
+    CONV_RR(TSR_I64, int64_t, SN, ST)                                                  \
+    CONV_RR(TSR_F32, float, SN, ST)                                                    \
+    CONV_RR(TSR_F64, double, SN, ST)                                                   \
+    static void conv_TSR_C64_##SN(void *restrict d, const void *restrict s, size_t n)  \
+    {                                                                                  \
+        c64_t *restrict dp = d;                                                        \
+        const ST *restrict sp = s;                                                     \
+        for (size_t i = 0; i < n; i++) {                                               \
+            dp[i].re = (float)sp[i];                                                   \
+            dp[i].im = 0.0f;                                                           \
+        }                                                                              \
+    }                                                                                  \
     static void conv_TSR_BOOL_##SN(void *restrict d, const void *restrict s, size_t n) \
-    {                                                                              \
-        uint8_t *restrict dp = d;                                                  \
-        const ST *restrict sp = s;                                                 \
-        for (size_t i = 0; i < n; i++)                                             \
-            dp[i] = sp[i] != 0;                                                    \
+    {                                                                                  \
+        uint8_t *restrict dp = d;                                                      \
+        const ST *restrict sp = s;                                                     \
+        for (size_t i = 0; i < n; i++)                                                 \
+            dp[i] = sp[i] != 0;                                                        \
     }
 
 #define X(SN, ST) CONV_FROM(SN, ST)
@@ -223,13 +222,13 @@ TSR__REAL_TYPES(X)
 #undef X
 
 /* complex64 source: real part to reals; modulus != 0 to bool. */
-#define CONV_C(DN, DT)                                                             \
+#define CONV_C(DN, DT)                                                                  \
     static void conv_##DN##_TSR_C64(void *restrict d, const void *restrict s, size_t n) \
-    {                                                                              \
-        DT *restrict dp = d;                                                       \
-        const c64_t *restrict sp = s;                                              \
-        for (size_t i = 0; i < n; i++)                                             \
-            dp[i] = (DT)sp[i].re;                                                  \
+    {                                                                                   \
+        DT *restrict dp = d;                                                            \
+        const c64_t *restrict sp = s;                                                   \
+        for (size_t i = 0; i < n; i++)                                                  \
+            dp[i] = (DT)sp[i].re;                                                       \
     }
 #define X(DN, DT) CONV_C(DN, DT)
 TSR__REAL_TYPES(X)
@@ -247,25 +246,39 @@ static void conv_TSR_BOOL_TSR_C64(void *restrict d, const void *restrict s, size
 }
 /* bool source behaves as uint8 (values 0/1). */
 
-#define ROW(SN)                                                                    \
-    [SN] = {[TSR_U8] = conv_TSR_U8_##SN,   [TSR_U16] = conv_TSR_U16_##SN,           \
-            [TSR_U32] = conv_TSR_U32_##SN, [TSR_U64] = conv_TSR_U64_##SN,           \
-            [TSR_I8] = conv_TSR_I8_##SN,   [TSR_I16] = conv_TSR_I16_##SN,           \
-            [TSR_I32] = conv_TSR_I32_##SN, [TSR_I64] = conv_TSR_I64_##SN,           \
-            [TSR_F32] = conv_TSR_F32_##SN, [TSR_F64] = conv_TSR_F64_##SN,           \
+#define ROW(SN)                                                           \
+    [SN] = {[TSR_U8] = conv_TSR_U8_##SN,   [TSR_U16] = conv_TSR_U16_##SN, \
+            [TSR_U32] = conv_TSR_U32_##SN, [TSR_U64] = conv_TSR_U64_##SN, \
+            [TSR_I8] = conv_TSR_I8_##SN,   [TSR_I16] = conv_TSR_I16_##SN, \
+            [TSR_I32] = conv_TSR_I32_##SN, [TSR_I64] = conv_TSR_I64_##SN, \
+            [TSR_F32] = conv_TSR_F32_##SN, [TSR_F64] = conv_TSR_F64_##SN, \
             [TSR_C64] = conv_TSR_C64_##SN, [TSR_BOOL] = conv_TSR_BOOL_##SN}
 
 /* table[src][dst] */
 static const conv_fn table[TSR_DTYPE_COUNT][TSR_DTYPE_COUNT] = {
-    ROW(TSR_U8),  ROW(TSR_U16), ROW(TSR_U32), ROW(TSR_U64),
-    ROW(TSR_I8),  ROW(TSR_I16), ROW(TSR_I32), ROW(TSR_I64),
-    ROW(TSR_F32), ROW(TSR_F64), ROW(TSR_C64),
-    [TSR_BOOL] = {[TSR_U8] = conv_TSR_U8_TSR_U8,   [TSR_U16] = conv_TSR_U16_TSR_U8,
-                  [TSR_U32] = conv_TSR_U32_TSR_U8, [TSR_U64] = conv_TSR_U64_TSR_U8,
-                  [TSR_I8] = conv_TSR_I8_TSR_U8,   [TSR_I16] = conv_TSR_I16_TSR_U8,
-                  [TSR_I32] = conv_TSR_I32_TSR_U8, [TSR_I64] = conv_TSR_I64_TSR_U8,
-                  [TSR_F32] = conv_TSR_F32_TSR_U8, [TSR_F64] = conv_TSR_F64_TSR_U8,
-                  [TSR_C64] = conv_TSR_C64_TSR_U8, [TSR_BOOL] = conv_TSR_BOOL_TSR_U8},
+    ROW(TSR_U8),
+    ROW(TSR_U16),
+    ROW(TSR_U32),
+    ROW(TSR_U64),
+    ROW(TSR_I8),
+    ROW(TSR_I16),
+    ROW(TSR_I32),
+    ROW(TSR_I64),
+    ROW(TSR_F32),
+    ROW(TSR_F64),
+    ROW(TSR_C64),
+    [TSR_BOOL] = {[TSR_U8] = conv_TSR_U8_TSR_U8,
+                  [TSR_U16] = conv_TSR_U16_TSR_U8,
+                  [TSR_U32] = conv_TSR_U32_TSR_U8,
+                  [TSR_U64] = conv_TSR_U64_TSR_U8,
+                  [TSR_I8] = conv_TSR_I8_TSR_U8,
+                  [TSR_I16] = conv_TSR_I16_TSR_U8,
+                  [TSR_I32] = conv_TSR_I32_TSR_U8,
+                  [TSR_I64] = conv_TSR_I64_TSR_U8,
+                  [TSR_F32] = conv_TSR_F32_TSR_U8,
+                  [TSR_F64] = conv_TSR_F64_TSR_U8,
+                  [TSR_C64] = conv_TSR_C64_TSR_U8,
+                  [TSR_BOOL] = conv_TSR_BOOL_TSR_U8},
 };
 
 void tsr__convert(void *dst, tsr_dtype_t d, const void *src, tsr_dtype_t s, bool swap, size_t n)

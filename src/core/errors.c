@@ -22,30 +22,24 @@ const char *tsr_version_string(void)
 const char *tsr_err_name(int code)
 {
     switch (code) {
-    case 0:
-        return "TSR_OK";
+    case 0: return "TSR_OK";
 #define XX(name, val, msg) \
-    case val:              \
-        return "TSR_" #name;
+    case val: return "TSR_" #name;
         TSR_ERRNO_MAP(XX)
 #undef XX
-    default:
-        return "TSR_E?";
+    default: return "TSR_E?";
     }
 }
 
 const char *tsr_strerror(int code)
 {
     switch (code) {
-    case 0:
-        return "success";
+    case 0: return "success";
 #define XX(name, val, msg) \
-    case val:              \
-        return msg;
+    case val: return msg;
         TSR_ERRNO_MAP(XX)
 #undef XX
-    default:
-        return "unknown error";
+    default: return "unknown error";
     }
 }
 

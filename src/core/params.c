@@ -57,8 +57,7 @@ tsr_ctx_t *tsr__params_ctx(const tsr_params_t *p)
 int tsr_params_add(tsr_params_t *p, const char *key, const char *value)
 {
     if (!p || !key || !*key || !value)
-        return p ? tsr__ctx_seterr(p->ctx, TSR_EINVAL, "parameter with an empty name")
-                 : TSR_EINVAL;
+        return p ? tsr__ctx_seterr(p->ctx, TSR_EINVAL, "parameter with an empty name") : TSR_EINVAL;
     if (p->n == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 8;
         kv_t *items = tsr__realloc(p->ctx, p->items, cap * sizeof *items);
@@ -117,8 +116,8 @@ int tsr_params_add_json(tsr_params_t *p, const char *text)
     json_error_t jerr;
     json_t *root = json_loads(text, 0, &jerr);
     if (!root)
-        return tsr__ctx_seterr(p->ctx, TSR_EINVAL, "parameters: bad JSON at line %d: %s",
-                               jerr.line, jerr.text);
+        return tsr__ctx_seterr(p->ctx, TSR_EINVAL, "parameters: bad JSON at line %d: %s", jerr.line,
+                               jerr.text);
     int rc = 0;
     if (!json_is_object(root)) {
         rc = tsr__ctx_seterr(p->ctx, TSR_EINVAL, "parameters: JSON must be an object");
@@ -126,8 +125,7 @@ int tsr_params_add_json(tsr_params_t *p, const char *text)
     }
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v)
-    {
+    json_object_foreach (root, key, v) {
         char buf[4096];
         if (json_is_array(v)) {
             size_t i, m = json_array_size(v);
@@ -161,9 +159,9 @@ int tsr_params_add_json(tsr_params_t *p, const char *text)
                 len += (size_t)w;
             }
         } else if (json_scalar_text(v, buf, sizeof buf)) {
-            rc = tsr__ctx_seterr(p->ctx, TSR_EINVAL,
-                                 "parameters: '%s' must be a string, number, boolean or array",
-                                 key);
+            rc =
+                tsr__ctx_seterr(p->ctx, TSR_EINVAL,
+                                "parameters: '%s' must be a string, number, boolean or array", key);
             goto done;
         }
         if ((rc = tsr_params_add(p, key, buf)))
@@ -224,8 +222,7 @@ const char *tsr__params_value(const tsr_params_t *p, const tsr_param_def_t *defs
         return v;
     for (size_t i = 0; i < n_defs; i++)
         if (strcmp(defs[i].name, key) == 0)
-            return defs[i].default_value && *defs[i].default_value ? defs[i].default_value
-                                                                    : NULL;
+            return defs[i].default_value && *defs[i].default_value ? defs[i].default_value : NULL;
     return NULL;
 }
 
@@ -243,8 +240,7 @@ int tsr__params_check(const tsr_params_t *p, const tsr_param_def_t *defs, size_t
         size_t len = 0;
         known[0] = 0;
         for (j = 0; j < n_defs && len < sizeof known; j++) {
-            int w = snprintf(known + len, sizeof known - len, "%s%s", j ? ", " : "",
-                             defs[j].name);
+            int w = snprintf(known + len, sizeof known - len, "%s%s", j ? ", " : "", defs[j].name);
             if (w < 0)
                 break;
             len += (size_t)w;
@@ -326,8 +322,8 @@ int tsr__parse_f64_list(const char *s, double *out, int max, int *count, char *e
         errno = 0;
         double v = strtod(p, &end);
         if (end == p || errno || !isfinite(v))
-            return tsr__seterr(err, n, TSR_EINVAL, "%s: expected numbers separated by ',', got '%s'",
-                               what, s);
+            return tsr__seterr(err, n, TSR_EINVAL,
+                               "%s: expected numbers separated by ',', got '%s'", what, s);
         if (k >= max)
             return tsr__seterr(err, n, TSR_EINVAL, "%s: more than %d values in '%s'", what, max, s);
         out[k++] = v;
@@ -339,8 +335,8 @@ int tsr__parse_f64_list(const char *s, double *out, int max, int *count, char *e
             while (isspace((unsigned char)*p))
                 p++;
         } else if (*p && *p != ')' && *p != ']') {
-            return tsr__seterr(err, n, TSR_EINVAL, "%s: expected numbers separated by ',', got '%s'",
-                               what, s);
+            return tsr__seterr(err, n, TSR_EINVAL,
+                               "%s: expected numbers separated by ',', got '%s'", what, s);
         }
     }
     *count = k;

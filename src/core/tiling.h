@@ -9,12 +9,12 @@
 
 typedef struct tsr__tiling_in {
     tsr_shape_t sig;
-    size_t elem_bytes;   /* widest element among the tile buffers */
-    int64_t budget;      /* bytes one tile may take */
-    int64_t base_depth;  /* format: depth multiple (0/1 = any) */
-    int64_t base_rows;   /* format: rows-of-sig-dim-0 multiple (0/1 = any) */
-    int64_t pref_depth;  /* UDFs: preferred depth (0 = none) */
-    bool full_frames;    /* a UDF processes frames, or pixels need neighbours */
+    size_t elem_bytes;  /* widest element among the tile buffers */
+    int64_t budget;     /* bytes one tile may take */
+    int64_t base_depth; /* format: depth multiple (0/1 = any) */
+    int64_t base_rows;  /* format: rows-of-sig-dim-0 multiple (0/1 = any) */
+    int64_t pref_depth; /* UDFs: preferred depth (0 = none) */
+    bool full_frames;   /* a UDF processes frames, or pixels need neighbours */
 } tsr__tiling_in_t;
 
 typedef struct tsr__tiling {

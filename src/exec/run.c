@@ -141,8 +141,8 @@ static int read_block(tsr_run_t *run, worker_t *w, int64_t f0, int64_t n, int64_
         tsr_dtype_t dt = run->dts[0];
         unsigned char *dst = (unsigned char *)w->bufs[0] + (size_t)(at * len) * tsr_dtype_size(dt);
         const void *p = dst;
-        rc = tsr__dataset_read(run->ds, &w->io, f0, n, s0, len, dt, dst,
-                               can_direct ? &p : NULL, w->err, sizeof w->err);
+        rc = tsr__dataset_read(run->ds, &w->io, f0, n, s0, len, dt, dst, can_direct ? &p : NULL,
+                               w->err, sizeof w->err);
         if (rc)
             return rc;
         if (corr)
@@ -175,8 +175,8 @@ static int read_block(tsr_run_t *run, worker_t *w, int64_t f0, int64_t n, int64_
 static void make_call(tsr_run_t *run, worker_t *w, int u, tsr_view_t *views, tsr_udf_call_t *c)
 {
     const tsr__udf_inst_t *inst = &run->insts[u];
-    *c = (tsr_udf_call_t){inst->udf->user_data, inst->state, w->task_state[u], &w->meta[u],
-                          views, inst->n_decls, &w->priv};
+    *c = (tsr_udf_call_t){inst->udf->user_data, inst->state, w->task_state[u], &w->meta[u], views,
+                          inst->n_decls,        &w->priv};
 }
 
 static int call_failed(tsr_run_t *run, worker_t *w, int u, int rc, const char *what)
@@ -205,8 +205,13 @@ static int dispatch(tsr_run_t *run, worker_t *w, const tsr__part_t *part, int64_
         tsr_udf_call_t c;
         int64_t per = inst->method == TSR_METHOD_FRAME ? 1 : n;
         for (int64_t i = 0; i < n; i += per) {
-            tsr_tile_t t = {data + (size_t)i * fb, inst->input_dtype, per, f0 + i,
-                            part->row_start + prow + i, s0, len};
+            tsr_tile_t t = {data + (size_t)i * fb,
+                            inst->input_dtype,
+                            per,
+                            f0 + i,
+                            part->row_start + prow + i,
+                            s0,
+                            len};
             tsr__bufset_views(inst, &w->partials[u], prow + i, per, s0, len, views);
             make_call(run, w, u, views, &c);
             int rc = inst->method == TSR_METHOD_FRAME ? inst->def->process_frame(&c, &t)
@@ -551,14 +556,16 @@ int tsr_run_start(tsr_ctx_t *ctx, tsr_dataset_t *ds, tsr_udf_t *const *udfs, siz
     }
 
     /* tiling */
-    tsr__tiling_in_t ti = {.sig = ds->sig, .budget = ctx->tile_bytes,
-                           .base_depth = ds->base_depth, .base_rows = ds->base_rows};
+    tsr__tiling_in_t ti = {.sig = ds->sig,
+                           .budget = ctx->tile_bytes,
+                           .base_depth = ds->base_depth,
+                           .base_rows = ds->base_rows};
     size_t widest = tsr_dtype_size(ds->dtype);
     for (int u = 0; u < run->n_udfs; u++) {
         const tsr__udf_inst_t *inst = &run->insts[u];
         add_dtype(run, inst->input_dtype);
-        widest = tsr_dtype_size(inst->input_dtype) > widest ? tsr_dtype_size(inst->input_dtype)
-                                                             : widest;
+        widest =
+            tsr_dtype_size(inst->input_dtype) > widest ? tsr_dtype_size(inst->input_dtype) : widest;
         if (inst->method != TSR_METHOD_TILE)
             ti.full_frames = true;
         if (inst->method == TSR_METHOD_PARTITION)
@@ -587,8 +594,8 @@ int tsr_run_start(tsr_ctx_t *ctx, tsr_dataset_t *ds, tsr_udf_t *const *udfs, siz
 
     /* merged buffers and damage */
     for (int u = 0; u < run->n_udfs; u++)
-        TSR_CHECK(ctx, tsr__bufset_alloc(ctx, &run->insts[u], run->n_sel, false,
-                                         &run->global[u]) == 0,
+        TSR_CHECK(ctx,
+                  tsr__bufset_alloc(ctx, &run->insts[u], run->n_sel, false, &run->global[u]) == 0,
                   TSR_ENOMEM, "out of memory allocating result buffers");
     run->damage = tsr__calloc(ctx, (size_t)run->nav_size, 1);
     TSR_CHECK(ctx, run->damage, TSR_ENOMEM, "out of memory");
@@ -646,9 +653,9 @@ static int finish(tsr_run_t *run)
     for (; rc == 0 && copied < run->n_udfs; copied++)
         rc = tsr__bufset_copy(ctx, &run->insts[copied], &run->global[copied], &sets[copied]);
     if (rc == 0)
-        rc = tsr__results_build(ctx, run->insts, run->n_udfs, sets, &run->ds->nav,
-                                &run->ds->sig, run->sel, run->n_sel, valid, valid,
-                                &run->results, run->errmsg, sizeof run->errmsg);
+        rc = tsr__results_build(ctx, run->insts, run->n_udfs, sets, &run->ds->nav, &run->ds->sig,
+                                run->sel, run->n_sel, valid, valid, &run->results, run->errmsg,
+                                sizeof run->errmsg);
     else
         for (int u = 0; u < copied; u++)
             tsr__bufset_free(ctx, &sets[u]);

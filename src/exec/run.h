@@ -18,8 +18,8 @@ struct tsr_run {
     int n_udfs;
     tsr__udf_inst_t *insts;
     int64_t nav_size, sig_size;
-    uint8_t *roi;     /* effective selection, nav-sized; NULL = all */
-    int64_t *sel;     /* compressed row → flat nav index; NULL = identity */
+    uint8_t *roi; /* effective selection, nav-sized; NULL = all */
+    int64_t *sel; /* compressed row → flat nav index; NULL = identity */
     int64_t n_sel;
     tsr__corr_t corr;
     /* distinct tile dtypes */
@@ -30,11 +30,11 @@ struct tsr_run {
     tsr__part_t *parts;
     int64_t n_parts, max_part_rows;
     /* merged state */
-    tsr__mutex_t lock;      /* guards: global, damage, status, errmsg */
-    tsr__bufset_t *global;  /* per UDF; guarded by: lock */
-    uint8_t *damage;        /* guarded by: lock */
-    int status;             /* guarded by: lock */
-    char errmsg[TSR__ERRMSG_MAX]; /* guarded by: lock */
+    tsr__mutex_t lock;               /* guards: global, damage, status, errmsg */
+    tsr__bufset_t *global;           /* per UDF; guarded by: lock */
+    uint8_t *damage;                 /* guarded by: lock */
+    int status;                      /* guarded by: lock */
+    char errmsg[TSR__ERRMSG_MAX];    /* guarded by: lock */
     atomic_int_fast64_t frames_done; /* atomic */
     atomic_bool cancel;              /* atomic */
     tsr__exec_t *exec;

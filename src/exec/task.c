@@ -86,8 +86,8 @@ int tsr__task_describe(tsr_run_t *run, int64_t p, tsr__task_t **out)
     TSR_TRY(tsr__params_copy(ctx, ds->params, &t->ds_params));
     TSR_CHECK(ctx, alloc_udfs(ctx, t, run->n_udfs) == 0, TSR_ENOMEM, "out of memory");
     for (int u = 0; u < run->n_udfs; u++) {
-        TSR_CHECK(ctx, (t->udf_names[u] = tsr__strdup(ctx, run->insts[u].def->name)),
-                  TSR_ENOMEM, "out of memory");
+        TSR_CHECK(ctx, (t->udf_names[u] = tsr__strdup(ctx, run->insts[u].def->name)), TSR_ENOMEM,
+                  "out of memory");
         TSR_TRY(tsr__params_copy(ctx, run->insts[u].udf->params, &t->udf_params[u]));
     }
     size_t np = (size_t)(part->nav_end - part->nav_start), ns = (size_t)run->sig_size;
@@ -95,11 +95,11 @@ int tsr__task_describe(tsr_run_t *run, int64_t p, tsr__task_t **out)
         TSR_CHECK(ctx, (t->roi = dup_bytes(ctx, run->roi + part->nav_start, np)), TSR_ENOMEM,
                   "out of memory");
     if (run->corr.dark)
-        TSR_CHECK(ctx, (t->dark = dup_bytes(ctx, run->corr.dark, ns * sizeof(float))),
-                  TSR_ENOMEM, "out of memory");
+        TSR_CHECK(ctx, (t->dark = dup_bytes(ctx, run->corr.dark, ns * sizeof(float))), TSR_ENOMEM,
+                  "out of memory");
     if (run->corr.gain)
-        TSR_CHECK(ctx, (t->gain = dup_bytes(ctx, run->corr.gain, ns * sizeof(float))),
-                  TSR_ENOMEM, "out of memory");
+        TSR_CHECK(ctx, (t->gain = dup_bytes(ctx, run->corr.gain, ns * sizeof(float))), TSR_ENOMEM,
+                  "out of memory");
     if (run->corr.excluded)
         TSR_CHECK(ctx, (t->excluded = dup_bytes(ctx, run->corr.excluded, ns)), TSR_ENOMEM,
                   "out of memory");
@@ -317,8 +317,8 @@ int tsr__task_decode(tsr_ctx_t *ctx, const uint8_t *buf, size_t len, tsr__task_t
                   t->part_end <= t->nav_size && t->sig_size <= ((int64_t)1 << 40),
               TSR_ECORRUPT, "task description: bad header fields");
     uint32_t n = get_u32(&r);
-    TSR_CHECK(ctx, !r.bad && n >= 1 && n <= 64, TSR_ECORRUPT,
-              "task description: bad UDF count %u", n);
+    TSR_CHECK(ctx, !r.bad && n >= 1 && n <= 64, TSR_ECORRUPT, "task description: bad UDF count %u",
+              n);
     TSR_CHECK(ctx, alloc_udfs(ctx, t, (int)n) == 0, TSR_ENOMEM, "out of memory");
     for (uint32_t u = 0; u < n; u++) {
         t->udf_names[u] = get_str(ctx, &r);

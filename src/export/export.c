@@ -34,7 +34,7 @@ static const struct {
     const char *ext;
     fmt_t fmt;
 } exts[] = {
-    {".npy", FMT_NPY}, {".h5", FMT_H5},    {".hdf5", FMT_H5},
+    {".npy", FMT_NPY},  {".h5", FMT_H5},     {".hdf5", FMT_H5},
     {".tif", FMT_TIFF}, {".tiff", FMT_TIFF}, {".png", FMT_PNG},
 };
 
@@ -86,8 +86,8 @@ static int unknown_ext(tsr_ctx_t *ctx, const char *path, const char *ext, const 
                                "(supported: %s%s)",
                                path, also, SUPPORTED_EXTS);
     return tsr__ctx_seterr(ctx, TSR_EINVAL,
-                           "cannot export to '%s': unknown extension '%s' (supported: %s%s)",
-                           path, ext, also, SUPPORTED_EXTS);
+                           "cannot export to '%s': unknown extension '%s' (supported: %s%s)", path,
+                           ext, also, SUPPORTED_EXTS);
 }
 
 /* ======================================================================
@@ -115,16 +115,11 @@ int tsr_export_array(tsr_ctx_t *ctx, const tsr_array_t *arr, const char *path,
 
     ext = path_ext(path);
     switch (fmt_of(ext)) {
-    case FMT_NPY:
-        return tsr__npy_write(ctx, arr, path);
-    case FMT_H5:
-        return tsr__h5_write_arrays(ctx, arr, 1, path);
-    case FMT_TIFF:
-        return tsr__tiff_write(ctx, arr, path);
-    case FMT_PNG:
-        return tsr__png_write(ctx, arr, path, opts);
-    case FMT_NONE:
-        break;
+    case FMT_NPY: return tsr__npy_write(ctx, arr, path);
+    case FMT_H5: return tsr__h5_write_arrays(ctx, arr, 1, path);
+    case FMT_TIFF: return tsr__tiff_write(ctx, arr, path);
+    case FMT_PNG: return tsr__png_write(ctx, arr, path, opts);
+    case FMT_NONE: break;
     }
     return unknown_ext(ctx, path, ext, "");
 }
@@ -201,8 +196,8 @@ int tsr_export_results(tsr_ctx_t *ctx, const tsr_results_t *res, const char *pat
     for (size_t i = 0; i < n; i++) {
         int got = tsr_results_get(res, i, &arrs[i]);
         TSR_CHECK(ctx, got == 0, got < 0 ? got : TSR_EINVAL,
-                  "cannot export to '%s': result buffer %zu of %zu is unreadable (%s)", path, i,
-                  n, tsr_strerror(got));
+                  "cannot export to '%s': result buffer %zu of %zu is unreadable (%s)", path, i, n,
+                  tsr_strerror(got));
         TSR_TRY(tsr__export_check(ctx, &arrs[i], path, NULL, NULL));
     }
 
@@ -212,9 +207,7 @@ int tsr_export_results(tsr_ctx_t *ctx, const tsr_results_t *res, const char *pat
     }
     ext = path_ext(path);
     switch (fmt_of(ext)) {
-    case FMT_H5:
-        rc = tsr__h5_write_arrays(ctx, arrs, n, path);
-        break;
+    case FMT_H5: rc = tsr__h5_write_arrays(ctx, arrs, n, path); break;
     case FMT_NPY:
     case FMT_TIFF:
     case FMT_PNG:
@@ -230,9 +223,7 @@ int tsr_export_results(tsr_ctx_t *ctx, const tsr_results_t *res, const char *pat
                                  path, ext, n, list);
         }
         break;
-    case FMT_NONE:
-        rc = unknown_ext(ctx, path, ext, "a directory ending in '/', ");
-        break;
+    case FMT_NONE: rc = unknown_ext(ctx, path, ext, "a directory ending in '/', "); break;
     }
 
 fail:
@@ -413,8 +404,7 @@ int tsr__export_pages(tsr_ctx_t *ctx, const tsr_array_t *arr, const char *path, 
                                "cannot write '%s': shape %s has %d dimensions longer than 1, "
                                "more than the %d this file type holds; write .npy or .h5 "
                                "instead",
-                               path, tsr__shape_str(&arr->shape, shape, sizeof shape), m,
-                               max_dims);
+                               path, tsr__shape_str(&arr->shape, shape, sizeof shape), m, max_dims);
 
     /* The sizes below multiply dimensions of an array whose total size
      * tsr__export_check() has bounded, so they cannot overflow. */
@@ -432,8 +422,7 @@ int tsr__export_pages(tsr_ctx_t *ctx, const tsr_array_t *arr, const char *path, 
     }
     switch (m) {
     case -1:
-    case 0:
-        break;
+    case 0: break;
     case 1:
         out->width = d[0];
         out->row_step = (size_t)d[0];

@@ -82,8 +82,7 @@ static hid_t h5_type(tsr_dtype_t dt, bool *made)
         if (H5Tenum_insert(t, "TRUE", &v) < 0)
             goto fail;
         return t;
-    default:
-        break;
+    default: break;
     }
     return H5I_INVALID_HID;
 
@@ -139,8 +138,8 @@ fail:
 }
 
 /* Write one array (and its valid mask) under its UDF's group. */
-static int h5_array(tsr_ctx_t *ctx, const char *path, hid_t file, const tsr_array_t *arrs,
-                    size_t n, size_t i)
+static int h5_array(tsr_ctx_t *ctx, const char *path, hid_t file, const tsr_array_t *arrs, size_t n,
+                    size_t i)
 {
     const tsr_array_t *a = &arrs[i];
     char group[128], name[128], valid_name[140];
@@ -168,8 +167,7 @@ static int h5_array(tsr_ctx_t *ctx, const char *path, hid_t file, const tsr_arra
         rc = h5_fail(ctx, path, "creating the element type");
         goto fail;
     }
-    TSR_TRY(h5_dataset(ctx, path, gid, name, type, a->shape.ndim, a->shape.dims, a->data,
-                       n_elems));
+    TSR_TRY(h5_dataset(ctx, path, gid, name, type, a->shape.ndim, a->shape.dims, a->data, n_elems));
 
     if (a->kind == TSR_KIND_NAV && a->valid != NULL) {
         int nav_ndim = tsr__export_nav_ndim(a);
@@ -198,8 +196,7 @@ int tsr__h5_write_arrays(tsr_ctx_t *ctx, const tsr_array_t *arrs, size_t n, cons
     char *tmp = NULL;
     int rc = 0;
 
-    TSR_CHECK(ctx, arrs != NULL || n == 0, TSR_EINVAL, "cannot write '%s': no arrays given",
-              path);
+    TSR_CHECK(ctx, arrs != NULL || n == 0, TSR_EINVAL, "cannot write '%s': no arrays given", path);
     for (size_t i = 0; i < n; i++)
         TSR_TRY(tsr__export_check(ctx, &arrs[i], path, NULL, NULL));
     TSR_TRY(tsr__export_tmp_path(ctx, path, &tmp));

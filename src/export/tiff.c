@@ -87,8 +87,8 @@ int tsr__tiff_write(tsr_ctx_t *ctx, const tsr_array_t *arr, const char *path)
 
     TSR_TRY(tsr__export_check(ctx, arr, path, &n_elems, NULL));
     TSR_TRY(tsr__export_pages(ctx, arr, path, 3, &pg));
-    TSR_CHECK(ctx, pg.width <= (int64_t)UINT32_MAX && pg.height <= (int64_t)UINT32_MAX,
-              TSR_EINVAL, "cannot write '%s': a %lld x %lld image exceeds TIFF's limits", path,
+    TSR_CHECK(ctx, pg.width <= (int64_t)UINT32_MAX && pg.height <= (int64_t)UINT32_MAX, TSR_EINVAL,
+              "cannot write '%s': a %lld x %lld image exceeds TIFF's limits", path,
               (long long)pg.height, (long long)pg.width);
     TSR_CHECK(ctx,
               tsr__mul_size((size_t)pg.width, sizeof(float), &row_bytes) &&

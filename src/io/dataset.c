@@ -125,8 +125,8 @@ int tsr_dataset_open(tsr_ctx_t *ctx, const char *format, const char *path,
     } else {
         fmt = tsr__reader_find(format);
         if (!fmt || !fmt->open)
-            return tsr__ctx_seterr(ctx, TSR_ENOTFOUND, "unknown format '%s' (see tessera list formats)",
-                                   format);
+            return tsr__ctx_seterr(ctx, TSR_ENOTFOUND,
+                                   "unknown format '%s' (see tessera list formats)", format);
     }
     char owner[64];
     snprintf(owner, sizeof owner, "format %s", fmt->name);
@@ -228,18 +228,15 @@ int tsr__dataset_shape_params(tsr__open_args_t *a, const tsr_shape_t *nav_defaul
     if (sig.ndim == 0)
         return tsr__seterr(a->err, a->errlen, TSR_EINVAL, "%s: sig_shape is required", a->path);
     /* A new sig shape must keep the number of pixels per image. */
-    if (sig_default && sig_default->ndim &&
-        tsr_shape_size(&sig) != tsr_shape_size(sig_default))
-        return tsr__seterr(a->err, a->errlen, TSR_EINVAL,
-                           "%s: sig_shape %s has %lld pixels but the stored frames %s have %lld",
-                           a->path, tsr__shape_str(&sig, buf, sizeof buf),
-                           (long long)tsr_shape_size(&sig),
-                           tsr__shape_str(sig_default, buf2, sizeof buf2),
-                           (long long)tsr_shape_size(sig_default));
+    if (sig_default && sig_default->ndim && tsr_shape_size(&sig) != tsr_shape_size(sig_default))
+        return tsr__seterr(
+            a->err, a->errlen, TSR_EINVAL,
+            "%s: sig_shape %s has %lld pixels but the stored frames %s have %lld", a->path,
+            tsr__shape_str(&sig, buf, sizeof buf), (long long)tsr_shape_size(&sig),
+            tsr__shape_str(sig_default, buf2, sizeof buf2), (long long)tsr_shape_size(sig_default));
     if (nav.ndim == 0) {
         if (!nav_default)
-            return tsr__seterr(a->err, a->errlen, TSR_EINVAL, "%s: nav_shape is required",
-                               a->path);
+            return tsr__seterr(a->err, a->errlen, TSR_EINVAL, "%s: nav_shape is required", a->path);
         nav = (tsr_shape_t){.ndim = 1, .dims = {ds->image_count > 0 ? ds->image_count : 1}};
     }
     int64_t so = 0;
@@ -299,8 +296,7 @@ int tsr__dataset_add_segment(tsr__open_args_t *a, int file, int64_t first, int64
                              int64_t offset, int64_t stride)
 {
     tsr_dataset_t *ds = a->ds;
-    tsr__segment_t *segs =
-        tsr__realloc(a->ctx, ds->segs, (size_t)(ds->n_segs + 1) * sizeof *segs);
+    tsr__segment_t *segs = tsr__realloc(a->ctx, ds->segs, (size_t)(ds->n_segs + 1) * sizeof *segs);
     if (!segs)
         return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
     ds->segs = segs;
@@ -373,8 +369,8 @@ static const tsr__segment_t *find_segment(const tsr_dataset_t *ds, int64_t img)
 }
 
 /* Copy bytes [off, off+n) of a file into dst by the io backend. */
-static int fetch(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off, size_t n,
-                 void *dst, char *err, size_t errlen)
+static int fetch(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off, size_t n, void *dst,
+                 char *err, size_t errlen)
 {
     const tsr__file_t *f = &ds->files[file];
     if (off < 0 || off > f->size || (int64_t)n > f->size - off)
@@ -451,8 +447,8 @@ static int read_strided(const tsr_dataset_t *ds, tsr__io_t *io, const tsr__segme
 }
 
 static int read_images(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n,
-                       int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out,
-                       const void **direct, char *err, size_t errlen)
+                       int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out, const void **direct,
+                       char *err, size_t errlen)
 {
     if (ds->fmt->read)
         return ds->fmt->read(ds, io, img0, n, sig0, siglen, dt, out, err, errlen);
@@ -462,8 +458,8 @@ static int read_images(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int
     while (n > 0) {
         const tsr__segment_t *seg = find_segment(ds, img0);
         if (!seg)
-            return tsr__seterr(err, errlen, TSR_ECORRUPT, "%s: no data for frame %lld",
-                               ds->path, (long long)img0);
+            return tsr__seterr(err, errlen, TSR_ECORRUPT, "%s: no data for frame %lld", ds->path,
+                               (long long)img0);
         int64_t k = seg->first + seg->count - img0;
         if (k > n)
             k = n;
@@ -481,8 +477,8 @@ static int read_images(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int
 }
 
 int tsr__dataset_read(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, int64_t n,
-                      int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out,
-                      const void **direct, char *err, size_t errlen)
+                      int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out, const void **direct,
+                      char *err, size_t errlen)
 {
     size_t fb = (size_t)siglen * tsr_dtype_size(dt);
     unsigned char *o = out;

@@ -110,8 +110,8 @@ const tsr__reader_def_t *tsr__reader_find(const char *name);
  * no conversion is needed; otherwise *direct = out.  Thread-safe: each
  * thread passes its own io. */
 int tsr__dataset_read(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, int64_t n,
-                      int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out,
-                      const void **direct, char *err, size_t errlen);
+                      int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out, const void **direct,
+                      char *err, size_t errlen);
 
 void tsr__io_init(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds);
 void tsr__io_destroy(tsr__io_t *io);

@@ -137,7 +137,7 @@ int tsr__results_build(tsr_ctx_t *ctx, tsr__udf_inst_t *insts, int n, tsr__bufse
             char msg[TSR__ERRMSG_MAX] = "";
             tsr__call_priv_t priv = {record_msg, msg};
             tsr_udf_call_t call = {inst->udf->user_data, inst->state, NULL, &meta, views,
-                                   inst->n_decls, &priv};
+                                   inst->n_decls,        &priv};
             rc = inst->def->finalize(&call);
             if (rc < 0) {
                 tsr__bufset_free(ctx, &full);

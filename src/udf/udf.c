@@ -39,8 +39,7 @@ static int udf_make(tsr_ctx_t *ctx, const tsr_udf_def_t *def, void *user_data,
 {
     if (def->abi_version != TSR_UDF_ABI_VERSION)
         return tsr__ctx_seterr(ctx, TSR_EUNSUPPORTED, "UDF %s: ABI version %d, expected %d",
-                               def->name ? def->name : "?", def->abi_version,
-                               TSR_UDF_ABI_VERSION);
+                               def->name ? def->name : "?", def->abi_version, TSR_UDF_ABI_VERSION);
     if (!def->name || !def->init)
         return tsr__ctx_seterr(ctx, TSR_EINVAL, "UDF definition without name or init");
     char owner[96];
@@ -161,8 +160,8 @@ int tsr__udf_inst_init(tsr_ctx_t *ctx, tsr__udf_inst_t *inst, const tsr_udf_t *u
             return tsr__seterr(err, errlen, TSR_EINVAL, "UDF %s: buffer %d is malformed", name, i);
         for (int j = 0; j < d->extra_ndim; j++)
             if (d->extra_shape[j] < 1)
-                return tsr__seterr(err, errlen, TSR_EINVAL,
-                                   "UDF %s: buffer %s has a dimension < 1", name, d->name);
+                return tsr__seterr(err, errlen, TSR_EINVAL, "UDF %s: buffer %s has a dimension < 1",
+                                   name, d->name);
         if (d->kind != TSR_KIND_NAV && !(d->flags & TSR_BUF_RESULT_ONLY))
             needs_merge = true;
     }

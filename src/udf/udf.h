@@ -28,7 +28,7 @@ typedef struct tsr__udf_inst {
     void *state;
     tsr_buffer_decl_t decls[TSR_UDF_MAX_BUFFERS];
     int n_decls;
-    tsr_dtype_t want_dtype; /* as init asked */
+    tsr_dtype_t want_dtype;  /* as init asked */
     tsr_dtype_t input_dtype; /* resolved */
     tsr_method_t method;
     int64_t tile_depth;

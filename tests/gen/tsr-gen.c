@@ -436,24 +436,24 @@ static void *xmalloc(size_t n)
 /* ------------------------------------------------------------------------ */
 
 typedef struct {
-    double y, x;        /* Voronoi seed, in scan pixels */
+    double y, x; /* Voronoi seed, in scan pixels */
     bool crystalline;
     bool hexagonal;
-    double angle;       /* radians, of the first lattice vector, from +x toward +y */
-    double spacing;     /* detector pixels */
-    double strength;    /* relative Bragg intensity, 0..1 */
+    double angle;    /* radians, of the first lattice vector, from +x toward +y */
+    double spacing;  /* detector pixels */
+    double strength; /* relative Bragg intensity, 0..1 */
 } grain_t;
 
 typedef struct {
-    double y, x, r;     /* in scan pixels */
+    double y, x, r; /* in scan pixels */
 } hole_t;
 
 typedef struct {
     uint64_t ny, nx, sy, sx, seed;
     double cy, cx, radius;
-    double shift_amp, fx, fy;   /* field: see shift_at() */
-    double i0;                  /* bright-field counts per pixel in vacuum */
-    double mfp;                 /* thickness in units of the mean free path */
+    double shift_amp, fx, fy; /* field: see shift_at() */
+    double i0;                /* bright-field counts per pixel in vacuum */
+    double mfp;               /* thickness in units of the mean free path */
     double t0, t_grad_x, t_grad_y, t_wobble;
     double bragg_frac, bragg_g0;
     double bg_frac, bg_q0;
@@ -591,8 +591,8 @@ static void add_disk(float *lam, uint64_t sy, uint64_t sx, double cy, double cx,
  * grain and lattice point (a stand-in for structure factor and excitation). */
 static double reflection_factor(uint64_t seed, int g, long h, long k)
 {
-    uint64_t s = seed * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)g << 48) ^
-                 ((uint64_t)(h + 1024) << 24) ^ (uint64_t)(k + 1024);
+    uint64_t s = seed * 0x9e3779b97f4a7c15ULL ^ ((uint64_t)g << 48) ^ ((uint64_t)(h + 1024) << 24) ^
+                 (uint64_t)(k + 1024);
     return 0.4 + 0.6 * (double)(splitmix64(&s) >> 11) * 0x1.0p-53;
 }
 
@@ -713,13 +713,12 @@ static int cmd_demo(const args_t *a)
     free(lam);
     free(chunk);
     fprintf(stderr,
-            "tsr-gen: wrote %s: demo 4D-STEM, nav %" PRIu64 "x%" PRIu64 ", sig %" PRIu64
-            "x%" PRIu64 ", dtype <u2, %" PRIu64 " bytes, seed %" PRIu64
+            "tsr-gen: wrote %s: demo 4D-STEM, nav %" PRIu64 "x%" PRIu64 ", sig %" PRIu64 "x%" PRIu64
+            ", dtype <u2, %" PRIu64 " bytes, seed %" PRIu64
             "%s in %.2f s (open with --set nav_shape=%" PRIu64 ",%" PRIu64
             " --set sig_shape=%" PRIu64 ",%" PRIu64 " --set dtype=<u2)\n",
             a->out, d.ny, d.nx, d.sy, d.sx, total, a->seed,
-            saturated ? " (some pixels saturated)" : "", now_s() - t_start, d.ny, d.nx, d.sy,
-            d.sx);
+            saturated ? " (some pixels saturated)" : "", now_s() - t_start, d.ny, d.nx, d.sy, d.sx);
     return 0;
 }
 
@@ -760,17 +759,20 @@ static int cmd_demo_info(const args_t *a)
         const grain_t *gr = &d.grains[g];
         printf("    {\"y\": %.6f, \"x\": %.6f, \"lattice\": \"%s\", \"angle_deg\": %.6f, "
                "\"spacing_px\": %.6f, \"strength\": %.6f}%s\n",
-               gr->y, gr->x, gr->crystalline ? (gr->hexagonal ? "hexagonal" : "square") : "amorphous",
+               gr->y, gr->x,
+               gr->crystalline ? (gr->hexagonal ? "hexagonal" : "square") : "amorphous",
                gr->angle * 180.0 / PI, gr->spacing, gr->strength, g + 1 < d.n_grains ? "," : "");
     }
     printf("  ],\n");
     printf("  \"bragg\": {\"fraction\": %.17g, \"g0_px\": %.17g},\n", d.bragg_frac, d.bragg_g0);
-    printf("  \"background\": {\"fraction\": %.17g, \"q0_px\": %.17g, \"profile\": \"1/(1+(q/q0)^2)\"},\n",
+    printf("  \"background\": {\"fraction\": %.17g, \"q0_px\": %.17g, \"profile\": "
+           "\"1/(1+(q/q0)^2)\"},\n",
            d.bg_frac, d.bg_q0);
     printf("  \"amorphous_ring\": {\"fraction\": %.17g, \"q_px\": %.17g, \"width_px\": %.17g},\n",
            d.amorph_frac, d.amorph_q, d.amorph_w);
-    printf("  \"noise\": \"poisson (alias sampling below %d counts, normal approximation above)\",\n",
-           POISSON_NORMAL_ABOVE);
+    printf(
+        "  \"noise\": \"poisson (alias sampling below %d counts, normal approximation above)\",\n",
+        POISSON_NORMAL_ABOVE);
     printf("  \"suggested\": {\"com\": {\"cy\": %.17g, \"cx\": %.17g, \"r\": %.17g}, "
            "\"annular\": {\"cy\": %.17g, \"cx\": %.17g, \"ri\": %.17g, \"ro\": %.17g}}\n",
            d.cy, d.cx, d.radius + d.shift_amp + 1, d.cy, d.cx, d.radius + d.shift_amp + 2,
@@ -841,8 +843,8 @@ static int cmd_random(const args_t *a)
             double thi = dt->kind == 'u' ? ldexp(1.0, 8 * dt->size) - 1.0
                                          : ldexp(1.0, 8 * dt->size - 1) - 1.0;
             if (a->range_lo != floor(a->range_lo) || a->range_hi != floor(a->range_hi))
-                usage_error("--range: integer dtype %s needs integer bounds, found '%s'",
-                            dt->name, a->range_text);
+                usage_error("--range: integer dtype %s needs integer bounds, found '%s'", dt->name,
+                            a->range_text);
             if (a->range_lo < tlo || a->range_hi > thi ||
                 (dt->size == 8 && (fabs(a->range_lo) > 0x1p53 || fabs(a->range_hi) > 0x1p53)))
                 usage_error("--range: '%s' does not fit dtype %s", a->range_text, dt->name);

@@ -29,18 +29,18 @@
 
 /* ---- assertions that print both values -------------------------------- */
 
-#define ASSERT_DBL_EQ(a, b)                                                                 \
-    do {                                                                                    \
-        double a_ = (a), b_ = (b);                                                          \
-        if (!(a_ == b_))                                                                    \
-            fail_msg("%s == %s: %.17g != %.17g", #a, #b, a_, b_);                          \
+#define ASSERT_DBL_EQ(a, b)                                       \
+    do {                                                          \
+        double a_ = (a), b_ = (b);                                \
+        if (!(a_ == b_))                                          \
+            fail_msg("%s == %s: %.17g != %.17g", #a, #b, a_, b_); \
     } while (0)
 
-#define ASSERT_CLOSE(a, b, rel)                                                             \
-    do {                                                                                    \
-        double a_ = (a), b_ = (b);                                                          \
-        if (!(fabs(a_ - b_) <= (rel) * fmax(fabs(a_), fabs(b_)) + 1e-300))                  \
-            fail_msg("%s ~ %s: %.17g vs %.17g (rel %g)", #a, #b, a_, b_, (double)(rel));    \
+#define ASSERT_CLOSE(a, b, rel)                                                          \
+    do {                                                                                 \
+        double a_ = (a), b_ = (b);                                                       \
+        if (!(fabs(a_ - b_) <= (rel)*fmax(fabs(a_), fabs(b_)) + 1e-300))                 \
+            fail_msg("%s ~ %s: %.17g vs %.17g (rel %g)", #a, #b, a_, b_, (double)(rel)); \
     } while (0)
 
 /* ---- harness ----------------------------------------------------------- */
@@ -127,8 +127,8 @@ static int h_init(harness_t *h)
     h->meta.input_dtype = h->in_dtype;
     for (int i = 0; i < h->init.n_buffers; i++) {
         const tsr_buffer_decl_t *b = &h->init.buffers[i];
-        h->run[i] = calloc((size_t)(decl_rows(b, NFRAMES) * decl_elems(b)),
-                           tsr_dtype_size(b->dtype));
+        h->run[i] =
+            calloc((size_t)(decl_rows(b, NFRAMES) * decl_elems(b)), tsr_dtype_size(b->dtype));
         assert_non_null(h->run[i]);
     }
     return 0;
@@ -156,8 +156,8 @@ static double load(const void *data, tsr_dtype_t dt, size_t i)
 
 /* Copy frames [f0, f0+depth) × pixels [s0, s0+len) of the dataset (C
  * order, type ds) into a tile buffer of type out. */
-static void *make_tile(const void *data, tsr_dtype_t ds, tsr_dtype_t out, int64_t f0,
-                       int64_t depth, int64_t s0, int64_t len)
+static void *make_tile(const void *data, tsr_dtype_t ds, tsr_dtype_t out, int64_t f0, int64_t depth,
+                       int64_t s0, int64_t len)
 {
     size_t es = tsr_dtype_size(out);
     char *t = malloc((size_t)(depth * len) * es);
@@ -241,8 +241,8 @@ static void h_task(harness_t *h, const void *data, int64_t a, int64_t b, int64_t
             int64_t blk = sig_outer ? inner : outer, s = sig_outer ? outer : inner;
             int64_t f0 = a + blk * depth;
             int64_t dep = b - f0 < depth ? b - f0 : depth;
-            void *tdata = make_tile(data, h->meta.dataset_dtype, h->in_dtype, f0, dep, s0s[s],
-                                    slens[s]);
+            void *tdata =
+                make_tile(data, h->meta.dataset_dtype, h->in_dtype, f0, dep, s0s[s], slens[s]);
             tsr_tile_t t = {.data = tdata,
                             .dtype = h->in_dtype,
                             .depth = dep,
@@ -530,8 +530,8 @@ static void test_stddev_no_frames(void **state)
     h_setup(&h, &tsr__udf_stddev, TSR_F32);
     assert_int_equal(h_init(&h), 0);
     tsr_view_t views[TSR_UDF_MAX_BUFFERS];
-    tsr_udf_call_t c = {.state = h.init.state, .meta = &h.meta, .bufs = views,
-                        .n_bufs = h.init.n_buffers};
+    tsr_udf_call_t c = {
+        .state = h.init.state, .meta = &h.meta, .bufs = views, .n_bufs = h.init.n_buffers};
     make_views(&h, h.run, 0, NFRAMES, 0, NPIX, true, views);
     assert_int_equal(h.def->finalize(&c), 0);
     const double *var = h_result(&h, "var", TSR_KIND_SIG, TSR_F64);
@@ -620,8 +620,7 @@ static void test_masks_generators(void **state)
     const float *r = h_result(&h, "intensity", TSR_KIND_NAV, TSR_F32);
 
     static const int disk[][2] = {{1, 2}, {2, 1}, {2, 2}, {2, 3}, {3, 2}};
-    static const int ring[][2] = {{0, 2}, {2, 0}, {2, 4}, {4, 2},
-                                  {1, 1}, {1, 3}, {3, 1}, {3, 3}};
+    static const int ring[][2] = {{0, 2}, {2, 0}, {2, 4}, {4, 2}, {1, 1}, {1, 3}, {3, 1}, {3, 3}};
     static const int point[][2] = {{1, 3}};
     static const int rect[][2] = {{1, 1}, {1, 2}, {1, 3}, {2, 1}, {2, 2}, {2, 3}};
     static const int clip[][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
@@ -711,8 +710,8 @@ static void test_maskgen_direct(void **state)
     struct {
         const char *spec;
         int count;
-    } cases[] = {{"disk:2,2,1", 5},    {"ring:2,2,1,2", 8}, {"point:2,2", 1},
-                 {"point:2.4,1.6", 1}, {"rect:0,0,5,5", 25}, {"rect:4,4,10,10", 1},
+    } cases[] = {{"disk:2,2,1", 5},    {"ring:2,2,1,2", 8},    {"point:2,2", 1},
+                 {"point:2.4,1.6", 1}, {"rect:0,0,5,5", 25},   {"rect:4,4,10,10", 1},
                  {"disk:2,2,0", 1},    {"disk: 2 , 2 , 2", 13}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_true(tsr__mask_is_generator(cases[i].spec));
@@ -730,8 +729,7 @@ static void test_maskgen_direct(void **state)
     assert_false(tsr__mask_is_generator("masks.npy"));
     assert_false(tsr__mask_is_generator("disk"));
     tsr_shape_t sig1 = {.ndim = 1, .dims = {25}};
-    assert_int_equal(tsr__mask_generate("disk:1,1,1", &sig1, m, err, sizeof err),
-                     TSR_EUNSUPPORTED);
+    assert_int_equal(tsr__mask_generate("disk:1,1,1", &sig1, m, err, sizeof err), TSR_EUNSUPPORTED);
     assert_non_null(strstr(err, "2-D"));
 }
 
@@ -794,13 +792,13 @@ static void test_pick_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sum_u16_exact),   cmocka_unit_test(test_sum_types),
-        cmocka_unit_test(test_sum_all_types),
-        cmocka_unit_test(test_sum_complex),     cmocka_unit_test(test_sumsig),
-        cmocka_unit_test(test_stddev),          cmocka_unit_test(test_stddev_no_frames),
-        cmocka_unit_test(test_masks_generators), cmocka_unit_test(test_masks_single_f64),
-        cmocka_unit_test(test_masks_errors),    cmocka_unit_test(test_maskgen_direct),
-        cmocka_unit_test(test_pick),            cmocka_unit_test(test_pick_errors),
+        cmocka_unit_test(test_sum_u16_exact),    cmocka_unit_test(test_sum_types),
+        cmocka_unit_test(test_sum_all_types),    cmocka_unit_test(test_sum_complex),
+        cmocka_unit_test(test_sumsig),           cmocka_unit_test(test_stddev),
+        cmocka_unit_test(test_stddev_no_frames), cmocka_unit_test(test_masks_generators),
+        cmocka_unit_test(test_masks_single_f64), cmocka_unit_test(test_masks_errors),
+        cmocka_unit_test(test_maskgen_direct),   cmocka_unit_test(test_pick),
+        cmocka_unit_test(test_pick_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -240,8 +240,8 @@ static void test_npy_dtypes_and_shapes(void **state)
     /* Size-1 dimensions are kept; 4-D. */
     {
         const int16_t x[6] = {1, -2, 3, -4, 5, -6};
-        tsr_array_t a = array(TSR_KIND_SIG, TSR_I16, x, 4, (int64_t)2, (int64_t)1, (int64_t)3,
-                              (int64_t)1);
+        tsr_array_t a =
+            array(TSR_KIND_SIG, TSR_I16, x, 4, (int64_t)2, (int64_t)1, (int64_t)3, (int64_t)1);
         const char *p = at(fx, "d.NPY"); /* extension case does not matter */
         assert_int_equal(tsr_export_array(fx->ctx, &a, p, NULL), 0);
         check_npy(p, "{'descr': '<i2', 'fortran_order': False, 'shape': (2, 1, 3, 1), }", x,
@@ -428,8 +428,8 @@ static void test_png_refuses(void **state)
 {
     fixture_t *fx = *state;
     float v[24] = {0};
-    tsr_array_t a = array(TSR_KIND_SIG, TSR_F32, v, 4, (int64_t)2, (int64_t)1, (int64_t)3,
-                          (int64_t)4);
+    tsr_array_t a =
+        array(TSR_KIND_SIG, TSR_F32, v, 4, (int64_t)2, (int64_t)1, (int64_t)3, (int64_t)4);
     const tsr_export_opts_t bad = {"jet", false};
     tsr_array_t ok = array(TSR_KIND_SIG, TSR_F32, v, 2, (int64_t)2, (int64_t)3);
     const char *p = at(fx, "bad.png");
@@ -514,8 +514,8 @@ static void test_tiff_pages(void **state)
     /* SIG buffer with extra_shape (2,): shape (2, 1, 3, 2) squeezes to
      * (2, 3, 2); page k is v[..., k]. */
     {
-        tsr_array_t a = array(TSR_KIND_SIG, TSR_F32, v, 4, (int64_t)2, (int64_t)1, (int64_t)3,
-                              (int64_t)2);
+        tsr_array_t a =
+            array(TSR_KIND_SIG, TSR_F32, v, 4, (int64_t)2, (int64_t)1, (int64_t)3, (int64_t)2);
         assert_int_equal(tsr_export_array(fx->ctx, &a, at(fx, "sig.tiff"), NULL), 0);
         for (int k = 0; k < 2; k++) {
             read_tiff_page(fx->path, k, 3, 2, got, &pages);
@@ -527,8 +527,7 @@ static void test_tiff_pages(void **state)
     }
     /* SINGLE (2, 2, 3): a stack, page k is v[k]. */
     {
-        tsr_array_t a = array(TSR_KIND_SINGLE, TSR_F32, v, 3, (int64_t)2, (int64_t)2,
-                              (int64_t)3);
+        tsr_array_t a = array(TSR_KIND_SINGLE, TSR_F32, v, 3, (int64_t)2, (int64_t)2, (int64_t)3);
         assert_int_equal(tsr_export_array(fx->ctx, &a, at(fx, "stack.tif"), NULL), 0);
         for (int k = 0; k < 2; k++) {
             read_tiff_page(fx->path, k, 3, 2, got, &pages);
@@ -539,8 +538,8 @@ static void test_tiff_pages(void **state)
     }
     /* Size-1 dimensions anywhere are dropped: (2, 1, 2, 3) is a stack. */
     {
-        tsr_array_t a = array(TSR_KIND_SINGLE, TSR_F32, v, 4, (int64_t)2, (int64_t)1,
-                              (int64_t)2, (int64_t)3);
+        tsr_array_t a =
+            array(TSR_KIND_SINGLE, TSR_F32, v, 4, (int64_t)2, (int64_t)1, (int64_t)2, (int64_t)3);
         assert_int_equal(tsr_export_array(fx->ctx, &a, at(fx, "stack4.tif"), NULL), 0);
         read_tiff_page(fx->path, 1, 3, 2, got, &pages);
         assert_int_equal(pages, 2);
@@ -550,8 +549,8 @@ static void test_tiff_pages(void **state)
     /* Four dimensions longer than 1: refused. */
     {
         static float big[16];
-        tsr_array_t a = array(TSR_KIND_SINGLE, TSR_F32, big, 4, (int64_t)2, (int64_t)2,
-                              (int64_t)2, (int64_t)2);
+        tsr_array_t a =
+            array(TSR_KIND_SINGLE, TSR_F32, big, 4, (int64_t)2, (int64_t)2, (int64_t)2, (int64_t)2);
         assert_int_equal(tsr_export_array(fx->ctx, &a, at(fx, "four.tif"), NULL), TSR_EINVAL);
         assert_true(has(tsr_ctx_errmsg(fx->ctx), ".npy"));
         assert_false(exists(fx->path));

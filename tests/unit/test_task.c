@@ -113,8 +113,7 @@ static void test_roundtrip_and_execute(void **state)
             covered[f]++;
             if (roi[f]) {
                 assert_true(psig.valid[f]);
-                assert_true(((const double *)psig.data)[f] ==
-                            ((const double *)sumsig.data)[f]);
+                assert_true(((const double *)psig.data)[f] == ((const double *)sumsig.data)[f]);
             }
         }
         tsr_results_free(part);

@@ -121,11 +121,11 @@ int tsr__mask_generate(const char *spec, const tsr_shape_t *sig, float *out, cha
     char bad[64];
     const int want = generators[g].nargs;
     if (parse_numbers(spec + strlen(name) + 1, v, want, &count, bad, sizeof bad) < 0)
-        return tsr__seterr(err, errlen, TSR_EINVAL, "mask '%s': '%s' is not a finite number",
-                           spec, bad);
+        return tsr__seterr(err, errlen, TSR_EINVAL, "mask '%s': '%s' is not a finite number", spec,
+                           bad);
     if (count != want)
-        return tsr__seterr(err, errlen, TSR_EINVAL, "mask '%s' needs %d numbers (%s)", spec,
-                           want, generators[g].args);
+        return tsr__seterr(err, errlen, TSR_EINVAL, "mask '%s' needs %d numbers (%s)", spec, want,
+                           generators[g].args);
 
     const int64_t h = sig->dims[0], w = sig->dims[1];
     memset(out, 0, (size_t)(h * w) * sizeof *out);
@@ -138,8 +138,8 @@ int tsr__mask_generate(const char *spec, const tsr_shape_t *sig, float *out, cha
         if (generators[g].kind == GEN_DISK) {
             ro = v[2];
             if (ro < 0)
-                return tsr__seterr(err, errlen, TSR_EINVAL,
-                                   "mask '%s': radius r = %g must be >= 0", spec, ro);
+                return tsr__seterr(err, errlen, TSR_EINVAL, "mask '%s': radius r = %g must be >= 0",
+                                   spec, ro);
         } else {
             ro = v[3];
             if (v[2] < 0 || v[2] > ro)
@@ -183,8 +183,8 @@ int tsr__mask_generate(const char *spec, const tsr_shape_t *sig, float *out, cha
                                    "mask '%s': x,y,w,h must be integers, got %g", spec, v[i]);
         if (v[2] < 1 || v[3] < 1)
             return tsr__seterr(err, errlen, TSR_EINVAL,
-                               "mask '%s': width and height must be >= 1 (w = %g, h = %g)",
-                               spec, v[2], v[3]);
+                               "mask '%s': width and height must be >= 1 (w = %g, h = %g)", spec,
+                               v[2], v[3]);
         const int64_t x0 = (int64_t)v[0], y0 = (int64_t)v[1];
         const int64_t x1 = x0 + (int64_t)v[2], y1 = y0 + (int64_t)v[3];
         for (int64_t y = y0 < 0 ? 0 : y0; y < y1 && y < h; y++)

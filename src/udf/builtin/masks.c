@@ -31,9 +31,9 @@ enum { BUF_INTENSITY = 0 };
 
 typedef struct masks_state {
     tsr_ctx_t *ctx;
-    int64_t n;         /* masks */
-    int64_t npix;      /* pixels per frame */
-    float *m;          /* npix × n, pixel-major */
+    int64_t n;    /* masks */
+    int64_t npix; /* pixels per frame */
+    float *m;     /* npix × n, pixel-major */
 } masks_state_t;
 
 static const tsr_param_def_t masks_params[] = {
@@ -48,29 +48,29 @@ static const tsr_param_def_t masks_params[] = {
 
 /* acc[0..nb) = Σ_p x[p] · M[p][m0 + m] for one frame row of len pixels;
  * M has n columns. */
-#define MASKS_KERNEL(NAME, T)                                                         \
-    static void NAME(const T *restrict x, int64_t len, const float *restrict M,       \
-                     int64_t n, int64_t m0, int64_t nb, double *restrict acc)         \
-    {                                                                                 \
-        if (n == 1) {                                                                 \
-            double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
-            int64_t p = 0;                                                            \
-            for (; p + 8 <= len; p += 8)                                              \
-                for (int k = 0; k < 8; k++)                                           \
-                    l[k] += (double)x[p + k] * (double)M[p + k];                      \
-            for (int k = 0; p < len; p++, k++)                                        \
-                l[k] += (double)x[p] * (double)M[p];                                  \
-            acc[0] = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])); \
-            return;                                                                   \
-        }                                                                             \
-        for (int64_t m = 0; m < nb; m++)                                              \
-            acc[m] = 0;                                                               \
-        for (int64_t p = 0; p < len; p++) {                                           \
-            const double xv = (double)x[p];                                           \
-            const float *restrict row = M + p * n + m0;                               \
-            for (int64_t m = 0; m < nb; m++)                                          \
-                acc[m] += xv * (double)row[m];                                        \
-        }                                                                             \
+#define MASKS_KERNEL(NAME, T)                                                              \
+    static void NAME(const T *restrict x, int64_t len, const float *restrict M, int64_t n, \
+                     int64_t m0, int64_t nb, double *restrict acc)                         \
+    {                                                                                      \
+        if (n == 1) {                                                                      \
+            double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                        \
+            int64_t p = 0;                                                                 \
+            for (; p + 8 <= len; p += 8)                                                   \
+                for (int k = 0; k < 8; k++)                                                \
+                    l[k] += (double)x[p + k] * (double)M[p + k];                           \
+            for (int k = 0; p < len; p++, k++)                                             \
+                l[k] += (double)x[p] * (double)M[p];                                       \
+            acc[0] = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));    \
+            return;                                                                        \
+        }                                                                                  \
+        for (int64_t m = 0; m < nb; m++)                                                   \
+            acc[m] = 0;                                                                    \
+        for (int64_t p = 0; p < len; p++) {                                                \
+            const double xv = (double)x[p];                                                \
+            const float *restrict row = M + p * n + m0;                                    \
+            for (int64_t m = 0; m < nb; m++)                                               \
+                acc[m] += xv * (double)row[m];                                             \
+        }                                                                                  \
     }
 MASKS_KERNEL(masks_dot_f32, float)
 MASKS_KERNEL(masks_dot_f64, double)
@@ -115,10 +115,11 @@ static int load_chunk(tsr_udf_init_t *init, const char *spec, int64_t npix, mask
     }
     if (tsr__mask_is_unknown_generator(spec)) {
         size_t n = strcspn(spec, ":");
-        return tsr__builtin_init_fail(init, TSR_EINVAL,
-                                      "masks: mask '%s': unknown generator '%.*s' (expected "
-                                      TSR__MASK_SPEC_DOC ", or an .npy file)",
-                                      spec, (int)n, spec);
+        return tsr__builtin_init_fail(
+            init, TSR_EINVAL,
+            "masks: mask '%s': unknown generator '%.*s' (expected " TSR__MASK_SPEC_DOC
+            ", or an .npy file)",
+            spec, (int)n, spec);
     }
     tsr_shape_t shape;
     void *data = NULL;
@@ -144,8 +145,7 @@ static int load_chunk(tsr_udf_init_t *init, const char *spec, int64_t npix, mask
     char stack[160];
     int off = snprintf(stack, sizeof stack, "(n");
     for (int i = 0; i < sig->ndim && off > 0 && (size_t)off < sizeof stack; i++)
-        off += snprintf(stack + off, sizeof stack - (size_t)off, ", %lld",
-                        (long long)sig->dims[i]);
+        off += snprintf(stack + off, sizeof stack - (size_t)off, ", %lld", (long long)sig->dims[i]);
     if (off > 0 && (size_t)off < sizeof stack)
         snprintf(stack + off, sizeof stack - (size_t)off, ")");
     return tsr__builtin_init_fail(init, TSR_EINVAL,
@@ -250,8 +250,8 @@ static int masks_init(tsr_udf_init_t *init)
     free_chunks(ctx, chunks, n_specs);
     chunks = NULL;
 
-    tsr_dtype_t out = tsr__dtype_promote(meta->dataset_dtype, TSR_F32) == TSR_F32 ? TSR_F32
-                                                                                 : TSR_F64;
+    tsr_dtype_t out =
+        tsr__dtype_promote(meta->dataset_dtype, TSR_F32) == TSR_F32 ? TSR_F32 : TSR_F64;
     tsr__builtin_declare(init, "intensity", TSR_KIND_NAV, out, 0, 1, &n);
     init->input_dtype = TSR_F32;
     init->method = TSR_METHOD_TILE;

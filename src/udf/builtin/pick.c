@@ -32,10 +32,10 @@ typedef struct pick_slot {
 
 typedef struct pick_state {
     tsr_ctx_t *ctx;
-    int64_t n;          /* picks (slots) */
-    int64_t npix;       /* elements of one frame */
-    size_t es;          /* element size of the result */
-    tsr_dtype_t dtype;  /* result dtype */
+    int64_t n;           /* picks (slots) */
+    int64_t npix;        /* elements of one frame */
+    size_t es;           /* element size of the result */
+    tsr_dtype_t dtype;   /* result dtype */
     pick_slot_t *sorted; /* n: (frame, slot) sorted by frame, then slot */
 } pick_state_t;
 
@@ -170,9 +170,8 @@ static int pick_init(tsr_udf_init_t *init)
         return tsr__builtin_init_fail(init, TSR_EINVAL, "pick: invalid dataset dtype %d",
                                       (int)m->dataset_dtype);
     if (m->sig_shape.ndim + 1 > TSR_MAX_DIMS)
-        return tsr__builtin_init_fail(init, TSR_EUNSUPPORTED,
-                                      "pick: signal has too many dimensions (%d)",
-                                      m->sig_shape.ndim);
+        return tsr__builtin_init_fail(
+            init, TSR_EUNSUPPORTED, "pick: signal has too many dimensions (%d)", m->sig_shape.ndim);
     int64_t n = 0;
     for (size_t i = 0; i < tsr_params_count(p); i++) {
         const char *k, *v;

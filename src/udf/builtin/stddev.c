@@ -37,9 +37,9 @@ typedef struct stddev_state {
 
 /* Per-task scratch: frames folded in per pixel, and the tile's own sums. */
 typedef struct stddev_task {
-    int64_t *count;  /* npix */
-    double *tsum;    /* npix: a tile's Σx per pixel */
-    double *tm2;     /* npix: a tile's Σ(x - mean_tile)² per pixel */
+    int64_t *count; /* npix */
+    double *tsum;   /* npix: a tile's Σx per pixel */
+    double *tm2;    /* npix: a tile's Σ(x - mean_tile)² per pixel */
 } stddev_task_t;
 
 static int stddev_init(tsr_udf_init_t *init)

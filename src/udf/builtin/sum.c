@@ -32,30 +32,30 @@
 
 /* dst[p] += src[f][p] for depth frames of len elements.  One function per
  * element type, generated from the dtype X-macro. */
-#define SUM_KERNEL(DT, T)                                                               \
+#define SUM_KERNEL(DT, T)                                                                 \
     static void sum_rows_##DT(double *restrict dst, const T *restrict src, int64_t depth, \
-                              int64_t len)                                              \
-    {                                                                                   \
-        int64_t f = 0;                                                                  \
-        for (; f + 4 <= depth; f += 4) {                                                \
-            const T *restrict s0 = src + f * len;                                       \
-            const T *restrict s1 = s0 + len;                                            \
-            const T *restrict s2 = s1 + len;                                            \
-            const T *restrict s3 = s2 + len;                                            \
-            for (int64_t p = 0; p < len; p++) {                                         \
-                double a = dst[p];                                                      \
-                a += (double)s0[p];                                                     \
-                a += (double)s1[p];                                                     \
-                a += (double)s2[p];                                                     \
-                a += (double)s3[p];                                                     \
-                dst[p] = a;                                                             \
-            }                                                                           \
-        }                                                                               \
-        for (; f < depth; f++) {                                                        \
-            const T *restrict s = src + f * len;                                        \
-            for (int64_t p = 0; p < len; p++)                                           \
-                dst[p] += (double)s[p];                                                 \
-        }                                                                               \
+                              int64_t len)                                                \
+    {                                                                                     \
+        int64_t f = 0;                                                                    \
+        for (; f + 4 <= depth; f += 4) {                                                  \
+            const T *restrict s0 = src + f * len;                                         \
+            const T *restrict s1 = s0 + len;                                              \
+            const T *restrict s2 = s1 + len;                                              \
+            const T *restrict s3 = s2 + len;                                              \
+            for (int64_t p = 0; p < len; p++) {                                           \
+                double a = dst[p];                                                        \
+                a += (double)s0[p];                                                       \
+                a += (double)s1[p];                                                       \
+                a += (double)s2[p];                                                       \
+                a += (double)s3[p];                                                       \
+                dst[p] = a;                                                               \
+            }                                                                             \
+        }                                                                                 \
+        for (; f < depth; f++) {                                                          \
+            const T *restrict s = src + f * len;                                          \
+            for (int64_t p = 0; p < len; p++)                                             \
+                dst[p] += (double)s[p];                                                   \
+        }                                                                                 \
     }
 SUM_KERNEL(TSR_U32, uint32_t)
 SUM_KERNEL(TSR_U64, uint64_t)
@@ -69,26 +69,26 @@ SUM_KERNEL(TSR_F64, double)
  * 8 · 65535 < 2^31), then converted once.  Integer additions are exact in
  * float64 too, so the result is bit-identical to eight single-frame passes,
  * with an eighth of the conversions and of the destination traffic. */
-#define SUM_KERNEL_SMALL(DT, T)                                                         \
+#define SUM_KERNEL_SMALL(DT, T)                                                           \
     static void sum_rows_##DT(double *restrict dst, const T *restrict src, int64_t depth, \
-                              int64_t len)                                              \
-    {                                                                                   \
-        int64_t f = 0;                                                                  \
-        for (; f + 8 <= depth; f += 8) {                                                \
-            const T *restrict s = src + f * len;                                        \
-            for (int64_t p = 0; p < len; p++) {                                         \
-                int32_t a = (int32_t)s[p] + (int32_t)s[p + len];                        \
-                a += (int32_t)s[p + 2 * len] + (int32_t)s[p + 3 * len];                 \
-                a += (int32_t)s[p + 4 * len] + (int32_t)s[p + 5 * len];                 \
-                a += (int32_t)s[p + 6 * len] + (int32_t)s[p + 7 * len];                 \
-                dst[p] += (double)a;                                                    \
-            }                                                                           \
-        }                                                                               \
-        for (; f < depth; f++) {                                                        \
-            const T *restrict s = src + f * len;                                        \
-            for (int64_t p = 0; p < len; p++)                                           \
-                dst[p] += (double)s[p];                                                 \
-        }                                                                               \
+                              int64_t len)                                                \
+    {                                                                                     \
+        int64_t f = 0;                                                                    \
+        for (; f + 8 <= depth; f += 8) {                                                  \
+            const T *restrict s = src + f * len;                                          \
+            for (int64_t p = 0; p < len; p++) {                                           \
+                int32_t a = (int32_t)s[p] + (int32_t)s[p + len];                          \
+                a += (int32_t)s[p + 2 * len] + (int32_t)s[p + 3 * len];                   \
+                a += (int32_t)s[p + 4 * len] + (int32_t)s[p + 5 * len];                   \
+                a += (int32_t)s[p + 6 * len] + (int32_t)s[p + 7 * len];                   \
+                dst[p] += (double)a;                                                      \
+            }                                                                             \
+        }                                                                                 \
+        for (; f < depth; f++) {                                                          \
+            const T *restrict s = src + f * len;                                          \
+            for (int64_t p = 0; p < len; p++)                                             \
+                dst[p] += (double)s[p];                                                   \
+        }                                                                                 \
     }
 SUM_KERNEL_SMALL(TSR_U8, uint8_t)
 SUM_KERNEL_SMALL(TSR_U16, uint16_t)
@@ -113,10 +113,8 @@ static void sum_rows_real_to_pairs(double *dst, const void *src, tsr_dtype_t dt,
 static bool sum_rows(double *dst, const void *src, tsr_dtype_t dt, int64_t depth, int64_t len)
 {
     switch (dt) {
-#define SUM_CASE(DT, T)                                       \
-    case DT:                                                  \
-        sum_rows_##DT(dst, (const T *)src, depth, len);       \
-        return true;
+#define SUM_CASE(DT, T) \
+    case DT: sum_rows_##DT(dst, (const T *)src, depth, len); return true;
         TSR__BUILTIN_REAL_TYPES(SUM_CASE)
 #undef SUM_CASE
     case TSR_C64:
@@ -124,8 +122,7 @@ static bool sum_rows(double *dst, const void *src, tsr_dtype_t dt, int64_t depth
          * float32 kernel over twice as many elements. */
         sum_rows_TSR_F32(dst, (const float *)src, depth, 2 * len);
         return true;
-    default:
-        return false;
+    default: return false;
     }
 }
 
@@ -157,9 +154,8 @@ static int sum_process_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
 {
     if (c->n_bufs == 1) {
         /* Real result: one float64 per pixel of the sig slice. */
-        if (!tsr__dtype_is_complex(t->dtype) &&
-            sum_rows((double *)c->bufs[BUF_INTENSITY].data, t->data, t->dtype, t->depth,
-                     t->sig_len))
+        if (!tsr__dtype_is_complex(t->dtype) && sum_rows((double *)c->bufs[BUF_INTENSITY].data,
+                                                         t->data, t->dtype, t->depth, t->sig_len))
             return 0;
         return tsr_udf_error(c, TSR_EUNSUPPORTED, "sum: cannot add %s tiles to a real sum",
                              tsr_dtype_name(t->dtype));

@@ -28,13 +28,13 @@
 /* ---- kernels ----------------------------------------------------------- */
 
 /* Sum of n integers of type T, exactly, in the 64-bit type A. */
-#define SUMSIG_INT_KERNEL(NAME, T, A)                              \
-    static double NAME(const T *restrict s, int64_t n)             \
-    {                                                              \
-        A acc = 0;                                                 \
-        for (int64_t p = 0; p < n; p++)                            \
-            acc += (A)s[p];                                        \
-        return (double)acc;                                        \
+#define SUMSIG_INT_KERNEL(NAME, T, A)                  \
+    static double NAME(const T *restrict s, int64_t n) \
+    {                                                  \
+        A acc = 0;                                     \
+        for (int64_t p = 0; p < n; p++)                \
+            acc += (A)s[p];                            \
+        return (double)acc;                            \
     }
 SUMSIG_INT_KERNEL(sumsig_u8, uint8_t, uint64_t)
 SUMSIG_INT_KERNEL(sumsig_u16, uint16_t, uint64_t)
@@ -49,16 +49,16 @@ SUMSIG_INT_KERNEL(sumsig_i64, int64_t, int64_t)
 /* Sum of n floats of type T in float64, eight lanes (element p goes to lane
  * p % 8), lanes combined pairwise.  With stride 2 it sums every other
  * element (one component of complex pairs). */
-#define SUMSIG_FLT_KERNEL(NAME, T)                                         \
-    static double NAME(const T *restrict s, int64_t n)                     \
-    {                                                                      \
-        double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};                            \
-        int64_t p = 0;                                                     \
-        for (; p + 8 <= n; p += 8)                                         \
-            for (int k = 0; k < 8; k++)                                    \
-                l[k] += (double)s[p + k];                                  \
-        for (int k = 0; p < n; p++, k++)                                   \
-            l[k] += (double)s[p];                                          \
+#define SUMSIG_FLT_KERNEL(NAME, T)                                                \
+    static double NAME(const T *restrict s, int64_t n)                            \
+    {                                                                             \
+        double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
+        int64_t p = 0;                                                            \
+        for (; p + 8 <= n; p += 8)                                                \
+            for (int k = 0; k < 8; k++)                                           \
+                l[k] += (double)s[p + k];                                         \
+        for (int k = 0; p < n; p++, k++)                                          \
+            l[k] += (double)s[p];                                                 \
         return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])); \
     }
 SUMSIG_FLT_KERNEL(sumsig_f32, float)

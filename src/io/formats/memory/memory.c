@@ -65,8 +65,9 @@ int tsr_dataset_from_memory(tsr_ctx_t *ctx, const void *data, tsr_dtype_t dtype,
     if (!ctx || !out)
         return TSR_EINVAL;
     if (!data || !nav || !sig || !tsr__dtype_valid(dtype))
-        return tsr__ctx_seterr(ctx, TSR_EINVAL, "memory dataset: data, shapes and a valid dtype "
-                                                "are required");
+        return tsr__ctx_seterr(ctx, TSR_EINVAL,
+                               "memory dataset: data, shapes and a valid dtype "
+                               "are required");
     for (int i = 0; i < nav->ndim; i++)
         if (nav->dims[i] < 1)
             return tsr__ctx_seterr(ctx, TSR_EINVAL, "memory dataset: nav dimensions must be >= 1");
@@ -101,8 +102,8 @@ int tsr_dataset_from_memory(tsr_ctx_t *ctx, const void *data, tsr_dtype_t dtype,
     TSR_TRY(tsr_params_new(ctx, &ds->params));
     if (copy) {
         st->owned = tsr__malloc_aligned(ctx, (size_t)bytes);
-        TSR_CHECK(ctx, st->owned != NULL, TSR_ENOMEM,
-                  "out of memory copying %lld bytes of frames", (long long)bytes);
+        TSR_CHECK(ctx, st->owned != NULL, TSR_ENOMEM, "out of memory copying %lld bytes of frames",
+                  (long long)bytes);
         memcpy(st->owned, data, (size_t)bytes);
         st->data = st->owned;
     }

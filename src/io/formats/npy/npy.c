@@ -52,8 +52,7 @@ int tsr__npy_parse_header(const uint8_t *buf, size_t n, tsr__npy_header_t *h, ch
     } else if (major == 2 || major == 3) {
         if (n < 12)
             return tsr__seterr(err, errlen, TSR_ECORRUPT, "truncated .npy header");
-        hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 |
-               (size_t)buf[11] << 24;
+        hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
         start = 12;
     } else {
         return tsr__seterr(err, errlen, TSR_EUNSUPPORTED, "unsupported .npy version %u", major);
@@ -64,8 +63,7 @@ int tsr__npy_parse_header(const uint8_t *buf, size_t n, tsr__npy_header_t *h, ch
                            n);
     char d[4096];
     if (hlen >= sizeof d)
-        return tsr__seterr(err, errlen, TSR_EUNSUPPORTED, ".npy header too long (%zu bytes)",
-                           hlen);
+        return tsr__seterr(err, errlen, TSR_EUNSUPPORTED, ".npy header too long (%zu bytes)", hlen);
     memcpy(d, buf + start, hlen);
     d[hlen] = 0;
 
@@ -164,8 +162,8 @@ static int open_npy(tsr__open_args_t *a)
     ds->dtype = h.dtype;
     ds->big_endian = h.big_endian;
     int64_t sig_dims = 2;
-    if ((rc = tsr__parse_i64(tsr__params_value(a->params, params, 4, "sig_dims"), &sig_dims,
-                             a->err, a->errlen, "npy: sig_dims")))
+    if ((rc = tsr__parse_i64(tsr__params_value(a->params, params, 4, "sig_dims"), &sig_dims, a->err,
+                             a->errlen, "npy: sig_dims")))
         return rc;
     if (sig_dims < 1 || sig_dims > 3)
         return tsr__seterr(a->err, a->errlen, TSR_EINVAL, "npy: sig_dims must be 1, 2 or 3");
@@ -222,9 +220,9 @@ static int open_npy(tsr__open_args_t *a)
     json_t *shape = json_array();
     for (int i = 0; i < h.shape.ndim; i++)
         json_array_append_new(shape, json_integer(h.shape.dims[i]));
-    return tsr__dataset_set_meta(
-        a, json_pack("{s:s, s:o, s:s, s:I}", "path", a->path, "shape", shape, "dtype",
-                     tsr_dtype_name(h.dtype), "data_offset", (json_int_t)h.data_offset));
+    return tsr__dataset_set_meta(a, json_pack("{s:s, s:o, s:s, s:I}", "path", a->path, "shape",
+                                              shape, "dtype", tsr_dtype_name(h.dtype),
+                                              "data_offset", (json_int_t)h.data_offset));
 }
 
 const tsr__reader_def_t tsr__format_npy = {

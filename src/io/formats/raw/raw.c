@@ -67,10 +67,9 @@ static int open_raw(tsr__open_args_t *a)
         return rc;
     if ((rc = tsr__dataset_add_segment(a, file, 0, ds->image_count, offset, frame_bytes)))
         return rc;
-    return tsr__dataset_set_meta(a, json_pack("{s:s, s:I, s:I, s:I}", "path", a->path,
-                                              "file_size", (json_int_t)size, "offset",
-                                              (json_int_t)offset, "frame_bytes",
-                                              (json_int_t)frame_bytes));
+    return tsr__dataset_set_meta(a, json_pack("{s:s, s:I, s:I, s:I}", "path", a->path, "file_size",
+                                              (json_int_t)size, "offset", (json_int_t)offset,
+                                              "frame_bytes", (json_int_t)frame_bytes));
 }
 
 const tsr__reader_def_t tsr__format_raw = {
