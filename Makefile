@@ -1,7 +1,8 @@
 # Tessera — the two commands a newcomer needs:
 #   make run    install what is missing, build, run the demo analyses
 #   make test   install what is missing, build, run the whole test suite
-#               (release build with gcc, then an ASan+UBSan build with clang)
+#               (release build with gcc, an ASan+UBSan build with clang, and
+#               the executor and runtime unit tests under ThreadSanitizer)
 # Other targets: build, build-asan, demo, format, format-check, fuzz (libFuzzer, FUZZ_SECONDS per
 # target, default 60), clean.
 
@@ -10,10 +11,11 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 DEMO ?= demo
 
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps deps-test build build-asan run demo test fuzz format format-check clean
+.PHONY: all deps deps-test build build-asan build-tsan run demo test fuzz format format-check clean
 
 all: build
 
@@ -36,6 +38,13 @@ $(ASAN_BUILD)/CMakeCache.txt:
 build-asan: deps-test $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
+$(TSAN_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+	      -DTSR_TSAN=ON >/dev/null
+
+build-tsan: deps-test $(TSAN_BUILD)/CMakeCache.txt
+	cmake --build $(TSAN_BUILD) -j$(JOBS)
+
 run: build demo
 
 demo:
@@ -45,7 +54,9 @@ test: deps-test
 	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory build BUILD=$(BUILD)
 	@$(MAKE) --no-print-directory build-asan
-	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+	@$(MAKE) --no-print-directory build-tsan
+	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD) '$(TSAN_BUILD):unit|example'
+
 
 fuzz: deps-test
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
@@ -70,4 +81,4 @@ format-check:
 	@echo "format-check: $(words $(C_SOURCES)) files formatted"
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(DEMO)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(DEMO)

@@ -7,16 +7,29 @@
  * to the per-worker cache budget: small frames get deep tiles of whole
  * frames, large frames get one frame (or the format's base depth) cut into
  * row bands.  UDF preferences for depth and the format's base shape are
- * honoured by rounding to their multiples.
+ * honoured: sizes from the budget round down to their multiples (never
+ * below one unit), preferred depths round up.
  */
 #include "core/tiling.h"
 
-static int64_t round_to(int64_t v, int64_t m)
+/* Budget-derived sizes round down to a multiple of m (but at least one
+ * unit: the format cannot deliver less); a UDF's preferred depth rounds up,
+ * since the UDF asked for at least that many frames. */
+static int64_t round_down(int64_t v, int64_t m)
 {
+    if (v < 1)
+        v = 1;
     if (m <= 1)
-        return v < 1 ? 1 : v;
-    int64_t r = (v + m - 1) / m * m;
+        return v;
+    int64_t r = v / m * m;
     return r < m ? m : r;
+}
+
+static int64_t round_up(int64_t v, int64_t m)
+{
+    if (v < 1)
+        v = 1;
+    return m <= 1 ? v : (v + m - 1) / m * m;
 }
 
 void tsr__tiling_negotiate(const tsr__tiling_in_t *in, tsr__tiling_t *out)
@@ -27,14 +40,13 @@ void tsr__tiling_negotiate(const tsr__tiling_in_t *in, tsr__tiling_t *out)
     int64_t frame_bytes = row_bytes * rows_total;
     int64_t budget = in->budget > 0 ? in->budget : 1 << 20;
     if (in->full_frames || frame_bytes <= budget) {
-        int64_t depth = in->pref_depth > 0 ? in->pref_depth : budget / frame_bytes;
-        out->depth = round_to(depth, in->base_depth);
+        out->depth = in->pref_depth > 0 ? round_up(in->pref_depth, in->base_depth)
+                                        : round_down(budget / frame_bytes, in->base_depth);
         out->rows = rows_total;
         return;
     }
-    int64_t depth = round_to(in->pref_depth > 0 ? in->pref_depth : 1, in->base_depth);
-    int64_t rows = budget / (row_bytes * depth);
-    rows = round_to(rows, in->base_rows);
+    int64_t depth = round_up(in->pref_depth > 0 ? in->pref_depth : 1, in->base_depth);
+    int64_t rows = round_down(budget / (row_bytes * depth), in->base_rows);
     out->depth = depth;
     out->rows = rows > rows_total ? rows_total : rows;
 }

@@ -14,6 +14,9 @@ struct tsr_results {
     size_t n;
     tsr_array_t *arrays;
     void **owned; /* per array, freed with tsr__free_aligned */
+    /* names per array, owned, so results may outlive the run and its UDFs */
+    char (*names)[sizeof(((tsr_buffer_decl_t *)0)->name)];
+    char (*udf_names)[64];
     uint8_t *valid;
     uint8_t *damage;
     int64_t n_done;
@@ -48,6 +51,8 @@ void tsr_results_free(tsr_results_t *r)
     for (size_t i = 0; i < r->n; i++)
         tsr__free_aligned(r->ctx, r->owned[i]);
     tsr__free(r->ctx, r->owned);
+    tsr__free(r->ctx, r->names);
+    tsr__free(r->ctx, r->udf_names);
     tsr__free(r->ctx, r->arrays);
     tsr__free(r->ctx, r->valid);
     tsr__free(r->ctx, r->damage);
@@ -73,9 +78,11 @@ int tsr__results_build(tsr_ctx_t *ctx, tsr__udf_inst_t *insts, int n, tsr__bufse
         total += (size_t)insts[u].n_decls;
     r->arrays = tsr__calloc(ctx, total ? total : 1, sizeof *r->arrays);
     r->owned = tsr__calloc(ctx, total ? total : 1, sizeof *r->owned);
+    r->names = tsr__calloc(ctx, total ? total : 1, sizeof *r->names);
+    r->udf_names = tsr__calloc(ctx, total ? total : 1, sizeof *r->udf_names);
     r->valid = tsr__malloc(ctx, (size_t)nav_size);
     r->damage = tsr__malloc(ctx, (size_t)nav_size);
-    if (!r->arrays || !r->owned || !r->valid || !r->damage) {
+    if (!r->arrays || !r->owned || !r->names || !r->udf_names || !r->valid || !r->damage) {
         rc = TSR_ENOMEM;
         goto oom;
     }
@@ -165,9 +172,11 @@ int tsr__results_build(tsr_ctx_t *ctx, tsr__udf_inst_t *insts, int n, tsr__bufse
                 continue;
             }
             tsr_array_t *a = &r->arrays[r->n];
-            a->udf = inst->def->name;
+            snprintf(r->udf_names[r->n], sizeof r->udf_names[r->n], "%s", inst->def->name);
+            snprintf(r->names[r->n], sizeof r->names[r->n], "%s", d->name);
+            a->udf = r->udf_names[r->n];
             a->udf_index = u;
-            a->name = d->name;
+            a->name = r->names[r->n];
             a->kind = d->kind;
             a->dtype = d->dtype;
             fill_shape(inst, i, nav, sig, &a->shape);
