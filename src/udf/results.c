@@ -118,7 +118,7 @@ int tsr__results_build(tsr_ctx_t *ctx, tsr__udf_inst_t *insts, int n, tsr__bufse
                     goto oom;
                 }
                 memset(full.data[i], 0, bytes);
-                if (expand) {
+                if (expand && !ronly) {
                     const unsigned char *src = sets[u].data[i];
                     unsigned char *dst = full.data[i];
                     for (int64_t k = 0; k < n_rows; k++) {
@@ -150,6 +150,8 @@ int tsr__results_build(tsr_ctx_t *ctx, tsr__udf_inst_t *insts, int n, tsr__bufse
                 tsr__bufset_free(ctx, &full);
                 tsr__seterr(err, errlen, rc, "UDF %s: finalize failed: %s", inst->def->name,
                             msg[0] ? msg : tsr_strerror(rc));
+                for (int v = u + 1; v < n; v++)
+                    tsr__bufset_free(ctx, &sets[v]);
                 tsr_results_free(r);
                 return rc;
             }
