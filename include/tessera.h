@@ -127,7 +127,8 @@ TSR_API size_t tsr_dtype_size(tsr_dtype_t dt);
 TSR_API const char *tsr_dtype_name(tsr_dtype_t dt);
 /* Parse a numpy-style type: a name ("uint16", "float32", "u2", "f4") or a
  * typestring with byte order ("<u2", ">f4", "|u1", "=i4").  *big_endian
- * (may be NULL) is set to true for '>' and false otherwise.  Returns
+ * (may be NULL) is set to true for '>' on types wider than one byte and
+ * false otherwise, as numpy does.  Returns
  * TSR_EINVAL for an unknown type.  Thread-safe. */
 TSR_API int tsr_dtype_parse(const char *s, tsr_dtype_t *dt, bool *big_endian);
 
@@ -143,7 +144,8 @@ typedef struct tsr_shape {
     int64_t dims[TSR_MAX_DIMS];
 } tsr_shape_t;
 
-/* Product of the dimensions (1 for ndim == 0).  Thread-safe. */
+/* Product of the dimensions (1 for ndim == 0); -1 if it overflows int64
+ * or a dimension is negative.  Thread-safe. */
 TSR_API int64_t tsr_shape_size(const tsr_shape_t *s);
 
 /* =========================================================================
@@ -382,7 +384,10 @@ typedef struct tsr_udf_meta {
  * selected; their rows in the task's nav views are [0, depth) of the views
  * passed along (the runtime slices them).  The sig part is the flat pixel
  * range [sig_start, sig_start + sig_len) of each frame: whole rows of the
- * first sig dimension, so it is contiguous. */
+ * first sig dimension, so it is contiguous.  Exception: in
+ * process_partition the tile holds all selected frames of the partition,
+ * packed (with a ROI they need not be consecutive nav positions; meta->roi
+ * and part_start tell which they are), and nav_index is the first one. */
 typedef struct tsr_tile {
     const void *data; /* depth × sig_len elements, C order */
     tsr_dtype_t dtype;

@@ -373,7 +373,8 @@ int64_t tsr_shape_size(const tsr_shape_t *s)
 {
     int64_t n = 1;
     for (int i = 0; s && i < s->ndim; i++)
-        n *= s->dims[i];
+        if (s->dims[i] < 0 || !tsr__mul_i64(n, s->dims[i], &n))
+            return -1;
     return n;
 }
 

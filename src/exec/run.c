@@ -644,8 +644,10 @@ static int finish(tsr_run_t *run)
 {
     tsr_ctx_t *ctx = run->ctx;
     uint8_t *valid = tsr__malloc(ctx, (size_t)run->nav_size);
-    if (!valid)
+    if (!valid) {
+        snprintf(run->errmsg, sizeof run->errmsg, "out of memory building results");
         return TSR_ENOMEM;
+    }
     valid_mask(run, NULL, valid);
     /* build from copies, so that snapshots stay possible after the end */
     tsr__bufset_t *sets = tsr__calloc(ctx, (size_t)run->n_udfs, sizeof *sets);

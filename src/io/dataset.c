@@ -104,7 +104,7 @@ static int validate(tsr_ctx_t *ctx, tsr_dataset_t *ds)
                                "%s: nav must have 1 to 4 dimensions and sig 1 to 3 (got %d and "
                                "%d)",
                                ds->path, ds->nav.ndim, ds->sig.ndim);
-    if (!tsr__mul_i64(nav, sig, &total) ||
+    if (nav < 0 || sig < 0 || !tsr__mul_i64(nav, sig, &total) ||
         !tsr__mul_i64(total, (int64_t)tsr_dtype_size(ds->dtype), &total))
         return tsr__ctx_seterr(ctx, TSR_EOVERFLOW, "%s: dataset size overflows", ds->path);
     return 0;
@@ -368,6 +368,26 @@ static const tsr__segment_t *find_segment(const tsr_dataset_t *ds, int64_t img)
     return NULL;
 }
 
+/* The mapping of bytes [off, off+n) of a file, or NULL if the file cannot
+ * be mapped.  Touching a mapping beyond the end of a file that shrank after
+ * it was opened raises SIGBUS, so the current size is checked first (one
+ * fstat per tile; a truncation racing with the copy itself is not caught). */
+static int map_range(const tsr_dataset_t *ds, int file, int64_t off, size_t n,
+                     const unsigned char **out, char *err, size_t errlen)
+{
+    const unsigned char *m = get_map(ds, file);
+    *out = NULL;
+    if (!m)
+        return 0;
+    int64_t now = tsr__file_current_size(&ds->files[file]);
+    if (now < off + (int64_t)n)
+        return tsr__seterr(err, errlen, TSR_ECORRUPT,
+                           "%s: the file shrank to %lld bytes while open (was it truncated?)",
+                           ds->file_paths[file], (long long)now);
+    *out = m + off;
+    return 0;
+}
+
 /* Copy bytes [off, off+n) of a file into dst by the io backend. */
 static int fetch(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off, size_t n, void *dst,
                  char *err, size_t errlen)
@@ -378,14 +398,17 @@ static int fetch(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off, 
                            "%s: read of %zu bytes at offset %lld is past the end of the file "
                            "(%lld bytes; was it truncated?)",
                            ds->file_paths[file], n, (long long)off, (long long)f->size);
+    int rc;
     if (io->backend == TSR_IO_MMAP) {
-        const unsigned char *m = get_map(ds, file);
+        const unsigned char *m;
+        if ((rc = map_range(ds, file, off, n, &m, err, errlen)))
+            return rc;
         if (m) {
-            memcpy(dst, m + off, n);
+            memcpy(dst, m, n);
             return 0;
         }
     }
-    int rc = tsr__file_pread(f, dst, n, off);
+    rc = tsr__file_pread(f, dst, n, off);
     if (rc)
         return tsr__seterr(err, errlen, rc, "%s: read of %zu bytes at offset %lld failed%s",
                            ds->file_paths[file], n, (long long)off,
@@ -407,12 +430,14 @@ static int read_strided(const tsr_dataset_t *ds, tsr__io_t *io, const tsr__segme
     int64_t off0 = seg->offset + (img0 - seg->first) * seg->stride + sig0 * (int64_t)es;
     int rc;
 
-    if (direct && same && contiguous && io->backend == TSR_IO_MMAP) {
-        const unsigned char *m = get_map(ds, seg->file);
-        const tsr__file_t *f = &ds->files[seg->file];
-        if (m && off0 >= 0 && off0 + (int64_t)band * n <= f->size &&
-            ((uintptr_t)(m + off0) % es) == 0) {
-            *direct = m + off0;
+    const tsr__file_t *f = &ds->files[seg->file];
+    if (direct && same && contiguous && io->backend == TSR_IO_MMAP && off0 >= 0 &&
+        off0 + (int64_t)band * n <= f->size) {
+        const unsigned char *m;
+        if ((rc = map_range(ds, seg->file, off0, band * (size_t)n, &m, err, errlen)))
+            return rc;
+        if (m && ((uintptr_t)m % es) == 0) {
+            *direct = m;
             return 0;
         }
     }

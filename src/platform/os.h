@@ -48,6 +48,9 @@ void tsr__file_close(tsr__file_t *f);
 /* Read exactly n bytes at off (retrying short reads); TSR_EIO on error,
  * TSR_ECORRUPT if the file ends first. */
 int tsr__file_pread(const tsr__file_t *f, void *buf, size_t n, int64_t off);
+/* The file's size now (it may have shrunk since it was opened); -1 on
+ * error. */
+int64_t tsr__file_current_size(const tsr__file_t *f);
 /* Map the whole file read-only (NULL on failure); unmap. */
 void *tsr__file_map(const tsr__file_t *f);
 void tsr__file_unmap(void *p, int64_t size);

@@ -24,18 +24,18 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-#define ASSERT_DBL_EQ(a, b)                                                       \
-    do {                                                                          \
-        double a_ = (a), b_ = (b);                                                \
-        if (!(a_ == b_))                                                          \
-            fail_msg("%s == %s: %.17g != %.17g", #a, #b, a_, b_);                \
+#define ASSERT_DBL_EQ(a, b)                                       \
+    do {                                                          \
+        double a_ = (a), b_ = (b);                                \
+        if (!(a_ == b_))                                          \
+            fail_msg("%s == %s: %.17g != %.17g", #a, #b, a_, b_); \
     } while (0)
 
-#define ASSERT_CONTAINS(hay, needle)                                              \
-    do {                                                                          \
-        const char *h_ = (hay), *n_ = (needle);                                   \
-        if (!h_ || !strstr(h_, n_))                                               \
-            fail_msg("'%s' does not contain '%s'", h_ ? h_ : "(null)", n_);       \
+#define ASSERT_CONTAINS(hay, needle)                                        \
+    do {                                                                    \
+        const char *h_ = (hay), *n_ = (needle);                             \
+        if (!h_ || !strstr(h_, n_))                                         \
+            fail_msg("'%s' does not contain '%s'", h_ ? h_ : "(null)", n_); \
     } while (0)
 
 /* ---- errors ------------------------------------------------------------ */
@@ -83,16 +83,16 @@ static void test_error_table(void **state)
     }
     /* Every code of the map is in the hand-written table above. */
     int seen = 0;
-#define XX(nm, val, msg)                                                     \
-    do {                                                                     \
-        int found_ = 0;                                                      \
-        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)            \
-            if (want[i].code == (val)) {                                     \
-                assert_string_equal(want[i].name, "TSR_" #nm);               \
-                found_ = 1;                                                  \
-            }                                                                \
-        assert_int_equal(found_, 1);                                         \
-        seen++;                                                              \
+#define XX(nm, val, msg)                                          \
+    do {                                                          \
+        int found_ = 0;                                           \
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) \
+            if (want[i].code == (val)) {                          \
+                assert_string_equal(want[i].name, "TSR_" #nm);    \
+                found_ = 1;                                       \
+            }                                                     \
+        assert_int_equal(found_, 1);                              \
+        seen++;                                                   \
     } while (0);
     TSR_ERRNO_MAP(XX)
 #undef XX
@@ -184,9 +184,9 @@ static void test_dtype_parse(void **state)
     check_parse(">i1", TSR_I8, false);
 
     /* rejects */
-    const char *bad[] = {"u3",  "",     "float16", "f2",      "c16", "complex128", "<",
-                         ">",   "<>u2", "u2 ",     " u2",     "U2",  "uint",       "int128",
-                         "f4x", "<<f4", "object"};
+    const char *bad[] = {"u3",   "",       "float16", "f2",   "c16",   "complex128",
+                         "<",    ">",      "<>u2",    "u2 ",  " u2",   "U2",
+                         "uint", "int128", "f4x",     "<<f4", "object"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tsr_dtype_t dt = TSR_F64;
         bool be = true;
@@ -211,10 +211,10 @@ static void test_dtype_size_name(void **state)
         size_t size;
         const char *name;
     } want[] = {
-        {TSR_U8, 1, "uint8"},     {TSR_U16, 2, "uint16"},    {TSR_U32, 4, "uint32"},
-        {TSR_U64, 8, "uint64"},   {TSR_I8, 1, "int8"},       {TSR_I16, 2, "int16"},
-        {TSR_I32, 4, "int32"},    {TSR_I64, 8, "int64"},     {TSR_F32, 4, "float32"},
-        {TSR_F64, 8, "float64"},  {TSR_C64, 8, "complex64"}, {TSR_BOOL, 1, "bool"},
+        {TSR_U8, 1, "uint8"},    {TSR_U16, 2, "uint16"},    {TSR_U32, 4, "uint32"},
+        {TSR_U64, 8, "uint64"},  {TSR_I8, 1, "int8"},       {TSR_I16, 2, "int16"},
+        {TSR_I32, 4, "int32"},   {TSR_I64, 8, "int64"},     {TSR_F32, 4, "float32"},
+        {TSR_F64, 8, "float64"}, {TSR_C64, 8, "complex64"}, {TSR_BOOL, 1, "bool"},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         assert_int_equal(tsr_dtype_size(want[i].dt), want[i].size);
@@ -593,9 +593,9 @@ static void test_parse_shape(void **state)
         for (int d = 0; d < ok[i].ndim; d++)
             assert_int_equal(s.dims[d], ok[i].dims[d]);
     }
-    const char *bad[] = {"",    "()",   "0,5",  "-1",    "4.5",  "a,b",
-                         "4,,5", "4 5",  "4;5",  "1,2,3,4,5,6,7,8,9", "nan", "inf",
-                         "1e300"};
+    const char *bad[] = {"",    "()",   "0,5",  "-1",  "4.5",
+                         "a,b", "4,,5", "4 5",  "4;5", "1,2,3,4,5,6,7,8,9",
+                         "nan", "inf",  "1e300"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
         tsr_shape_t keep = {.ndim = 1, .dims = {42}};
@@ -627,8 +627,8 @@ static void test_parse_scalars(void **state)
     assert_true(i == INT64_MAX);
     assert_int_equal(tsr__parse_i64("-9223372036854775808", &i, err, sizeof err, "n"), 0);
     assert_true(i == INT64_MIN);
-    const char *bad_i[] = {"", "  ", "1.5", "12abc", "0x10", "9223372036854775808", "abc", "1e3",
-                           "--1"};
+    const char *bad_i[] = {"",    "  ",  "1.5", "12abc", "0x10", "9223372036854775808",
+                           "abc", "1e3", "--1"};
     for (size_t k = 0; k < sizeof bad_i / sizeof bad_i[0]; k++) {
         err[0] = 0;
         i = 99;
@@ -689,8 +689,7 @@ static void test_parse_scalars(void **state)
     ASSERT_DBL_EQ(v[0], 1.0);
     ASSERT_DBL_EQ(v[1], 2.5);
     ASSERT_DBL_EQ(v[2], -3.0);
-    assert_int_equal(tsr__parse_f64_list("1,2,3,4,5", v, 4, &n, err, sizeof err, "c"),
-                     TSR_EINVAL);
+    assert_int_equal(tsr__parse_f64_list("1,2,3,4,5", v, 4, &n, err, sizeof err, "c"), TSR_EINVAL);
 }
 
 /* ---- parameters -------------------------------------------------------- */
@@ -795,14 +794,15 @@ static void test_params_json(void **state)
     assert_string_equal(tsr_params_get(p, "name"), "x y");
     double cv[4];
     int nc = 0;
-    assert_int_equal(
-        tsr__parse_f64_list(tsr_params_get(p, "c"), cv, 4, &nc, err, sizeof err, "c"), 0);
+    assert_int_equal(tsr__parse_f64_list(tsr_params_get(p, "c"), cv, 4, &nc, err, sizeof err, "c"),
+                     0);
     assert_int_equal(nc, 3);
     ASSERT_DBL_EQ(cv[0], 1.5);
     ASSERT_DBL_EQ(cv[1], -2.0);
     ASSERT_DBL_EQ(cv[2], 0.25);
     assert_int_equal(count_key(p, "nav_shape", 0, NULL), 1);
-    assert_int_equal(tsr_params_count(p), 9); /* nav_shape, 2 × mask, r, n, flip_y, other, name, c */
+    assert_int_equal(tsr_params_count(p),
+                     9); /* nav_shape, 2 × mask, r, n, flip_y, other, name, c */
 
     /* malformed: EINVAL and a message on the context */
     static const struct {
@@ -888,9 +888,9 @@ static void test_params_check(void **state)
 /* ---- context and allocator --------------------------------------------- */
 
 typedef struct counting {
-    atomic_long live;   /* blocks held */
-    atomic_long calls;  /* malloc + realloc calls */
-    long fail_at;       /* fail this call (1-based); 0 = never */
+    atomic_long live;  /* blocks held */
+    atomic_long calls; /* malloc + realloc calls */
+    long fail_at;      /* fail this call (1-based); 0 = never */
     int magic;
 } counting_t;
 
@@ -1090,11 +1090,11 @@ static void test_ctx_options(void **state)
         tsr_option_t opt;
         int64_t value;
     } bad[] = {
-        {TSR_OPT_THREADS, -1},          {TSR_OPT_THREADS, 1025},
-        {TSR_OPT_EXECUTOR, 2},          {TSR_OPT_EXECUTOR, -1},
-        {TSR_OPT_TILE_BYTES, -1},       {TSR_OPT_TILE_BYTES, ((int64_t)1 << 34) + 1},
-        {TSR_OPT_PARTITION_BYTES, -5},  {TSR_OPT_PARTITIONS, -1},
-        {TSR_OPT_IO_BACKEND, 3},        {TSR_OPT_IO_BACKEND, -1},
+        {TSR_OPT_THREADS, -1},         {TSR_OPT_THREADS, 1025},
+        {TSR_OPT_EXECUTOR, 2},         {TSR_OPT_EXECUTOR, -1},
+        {TSR_OPT_TILE_BYTES, -1},      {TSR_OPT_TILE_BYTES, ((int64_t)1 << 34) + 1},
+        {TSR_OPT_PARTITION_BYTES, -5}, {TSR_OPT_PARTITIONS, -1},
+        {TSR_OPT_IO_BACKEND, 3},       {TSR_OPT_IO_BACKEND, -1},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t before, after;
@@ -1138,24 +1138,15 @@ static void test_shape_helpers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_table),
-        cmocka_unit_test(test_version),
-        cmocka_unit_test(test_dtype_parse),
-        cmocka_unit_test(test_dtype_size_name),
-        cmocka_unit_test(test_dtype_promote),
-        cmocka_unit_test(test_convert_plain),
-        cmocka_unit_test(test_convert_swap),
-        cmocka_unit_test(test_convert_swap_long),
-        cmocka_unit_test(test_byteswap_and_helpers),
-        cmocka_unit_test(test_parse_shape),
-        cmocka_unit_test(test_parse_scalars),
-        cmocka_unit_test(test_params_kv),
-        cmocka_unit_test(test_params_json),
-        cmocka_unit_test(test_params_check),
-        cmocka_unit_test(test_ctx_allocator),
-        cmocka_unit_test(test_ctx_memory_free_first),
-        cmocka_unit_test(test_ctx_options),
-        cmocka_unit_test(test_shape_helpers),
+        cmocka_unit_test(test_error_table),          cmocka_unit_test(test_version),
+        cmocka_unit_test(test_dtype_parse),          cmocka_unit_test(test_dtype_size_name),
+        cmocka_unit_test(test_dtype_promote),        cmocka_unit_test(test_convert_plain),
+        cmocka_unit_test(test_convert_swap),         cmocka_unit_test(test_convert_swap_long),
+        cmocka_unit_test(test_byteswap_and_helpers), cmocka_unit_test(test_parse_shape),
+        cmocka_unit_test(test_parse_scalars),        cmocka_unit_test(test_params_kv),
+        cmocka_unit_test(test_params_json),          cmocka_unit_test(test_params_check),
+        cmocka_unit_test(test_ctx_allocator),        cmocka_unit_test(test_ctx_memory_free_first),
+        cmocka_unit_test(test_ctx_options),          cmocka_unit_test(test_shape_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

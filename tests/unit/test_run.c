@@ -29,25 +29,25 @@
 
 #include "tessera.h"
 
-#define ASSERT_DBL_EQ(a, b)                                                       \
-    do {                                                                          \
-        double a_ = (a), b_ = (b);                                                \
-        if (!(a_ == b_))                                                          \
-            fail_msg("%s == %s: %.17g != %.17g", #a, #b, a_, b_);                \
+#define ASSERT_DBL_EQ(a, b)                                       \
+    do {                                                          \
+        double a_ = (a), b_ = (b);                                \
+        if (!(a_ == b_))                                          \
+            fail_msg("%s == %s: %.17g != %.17g", #a, #b, a_, b_); \
     } while (0)
 
-#define ASSERT_CLOSE(a, b, rel)                                                   \
-    do {                                                                          \
-        double a_ = (a), b_ = (b);                                                \
-        if (!(fabs(a_ - b_) <= (rel) * fmax(fabs(a_), fabs(b_)) + 1e-30))         \
-            fail_msg("%s ~ %s: %.17g vs %.17g", #a, #b, a_, b_);                  \
+#define ASSERT_CLOSE(a, b, rel)                                         \
+    do {                                                                \
+        double a_ = (a), b_ = (b);                                      \
+        if (!(fabs(a_ - b_) <= (rel)*fmax(fabs(a_), fabs(b_)) + 1e-30)) \
+            fail_msg("%s ~ %s: %.17g vs %.17g", #a, #b, a_, b_);        \
     } while (0)
 
-#define ASSERT_CONTAINS(hay, needle)                                              \
-    do {                                                                          \
-        const char *h_ = (hay), *n_ = (needle);                                   \
-        if (!h_ || !strstr(h_, n_))                                               \
-            fail_msg("'%s' does not contain '%s'", h_ ? h_ : "(null)", n_);       \
+#define ASSERT_CONTAINS(hay, needle)                                        \
+    do {                                                                    \
+        const char *h_ = (hay), *n_ = (needle);                             \
+        if (!h_ || !strstr(h_, n_))                                         \
+            fail_msg("'%s' does not contain '%s'", h_ ? h_ : "(null)", n_); \
     } while (0)
 
 enum { HIST_BINS = 16, MAX_PARTS = 256 };
@@ -64,14 +64,18 @@ typedef struct probe {
     /* set up by the test */
     const uint16_t *src; /* the dataset, u16 */
     int64_t nav_size, sig_size, row_len;
-    const uint8_t *sel;  /* effective selection (nav-sized), NULL = all */
-    const int64_t *rank; /* nav → compressed row (-1 unselected) */
+    const uint8_t *sel;     /* effective selection (nav-sized), NULL = all */
+    const int64_t *rank;    /* nav → compressed row (-1 unselected) */
     tsr_dtype_t want_dtype; /* expected tile dtype; TSR_DTYPE_NATIVE = don't check */
     tsr_dtype_t ask_dtype;  /* what init asks for */
     int64_t fail_at;        /* fail in process_tile on this frame; -1 = never */
     int fail_code;
     int fail_where; /* 0 tile, 1 task_start, 2 merge, 3 finalize, 4 init */
     int sleep_us;
+    /* a tile holding this frame (-2: every tile) waits until gate_open */
+    int64_t gate_frame;
+    atomic_int gate_open;
+    int64_t pref_depth; /* tmax asks for this tile depth */
     const int64_t *needed;
     int64_t n_needed;
     /* corrections applied (for data checks); NULL = raw values */
@@ -100,6 +104,7 @@ static void probe_init(probe_t *pr, const uint16_t *src, int64_t nav_size, int64
     pr->want_dtype = TSR_DTYPE_NATIVE;
     pr->ask_dtype = TSR_F32;
     pr->fail_at = -1;
+    pr->gate_frame = -1;
     atomic_init(&pr->min_len, INT64_MAX);
     pr->cover = calloc((size_t)(nav_size * sig_size), sizeof *pr->cover);
 }
@@ -176,11 +181,20 @@ static void check_tile(probe_t *pr, const tsr_udf_call_t *c, const tsr_tile_t *t
         struct timespec ts = {0, (long)pr->sleep_us * 1000};
         nanosleep(&ts, NULL);
     }
+    if (pr->gate_frame == -2 ||
+        (pr->gate_frame >= t->nav_index && pr->gate_frame < t->nav_index + t->depth)) {
+        /* hold this tile until the test opens the gate (at most 20 s) */
+        for (int k = 0; k < 100000 && !atomic_load(&pr->gate_open); k++) {
+            struct timespec ts = {0, 200 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (!atomic_load(&pr->gate_open))
+            perr(pr, "the gate on frame %lld never opened", (long long)pr->gate_frame);
+    }
     if (pr->want_dtype != TSR_DTYPE_NATIVE && t->dtype != pr->want_dtype)
         perr(pr, "tile dtype %d, expected %d", (int)t->dtype, (int)pr->want_dtype);
     if (c->meta->input_dtype != t->dtype)
-        perr(pr, "meta input_dtype %d != tile dtype %d", (int)c->meta->input_dtype,
-             (int)t->dtype);
+        perr(pr, "meta input_dtype %d != tile dtype %d", (int)c->meta->input_dtype, (int)t->dtype);
     if (t->depth < 1 || t->sig_len < 1 || t->sig_start < 0 ||
         t->sig_start + t->sig_len > pr->sig_size)
         perr(pr, "bad tile geometry depth %lld sig [%lld, +%lld)", (long long)t->depth,
@@ -201,8 +215,8 @@ static void check_tile(probe_t *pr, const tsr_udf_call_t *c, const tsr_tile_t *t
         if (pr->sel && !pr->sel[f])
             perr(pr, "frame %lld is not selected but was passed", (long long)f);
         if (pr->rank && pr->rank[f] != t->row + r)
-            perr(pr, "frame %lld: tile row %lld + %lld, expected compressed row %lld",
-                 (long long)f, (long long)t->row, (long long)r, (long long)pr->rank[f]);
+            perr(pr, "frame %lld: tile row %lld + %lld, expected compressed row %lld", (long long)f,
+                 (long long)t->row, (long long)r, (long long)pr->rank[f]);
         for (int64_t p = 0; p < t->sig_len; p++) {
             int64_t q = t->sig_start + p;
             double got = tile_value(t, r * t->sig_len + p);
@@ -295,6 +309,7 @@ static int tmax_init(tsr_udf_init_t *init)
     declare(init, "count", TSR_KIND_NAV, TSR_I32, 0, 0, NULL);
     init->input_dtype = pr->ask_dtype;
     init->method = TSR_METHOD_TILE;
+    init->tile_depth = pr->pref_depth;
     init->state = malloc(16);
     return fill_needed(pr, init);
 }
@@ -314,8 +329,7 @@ static int tmax_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
     int32_t *cnt = c->bufs[1].data;
     for (int64_t r = 0; r < t->depth; r++) {
         if (pr->fail_where == 0 && t->nav_index + r == pr->fail_at)
-            return tsr_udf_error(c, pr->fail_code, "boom at frame %lld",
-                                 (long long)pr->fail_at);
+            return tsr_udf_error(c, pr->fail_code, "boom at frame %lld", (long long)pr->fail_at);
         for (int64_t p = 0; p < t->sig_len; p++) {
             double v = tile_value(t, r * t->sig_len + p);
             if (v > mx[r])
@@ -393,6 +407,51 @@ static const tsr_udf_def_t ssum_def = {
     .process_tile = ssum_tile,
     .merge = ssum_merge,
     .finalize = ssum_finalize,
+};
+
+/* ---- UDF B2: SIG buffer with an extra dimension (Σx, Σx² per pixel) ------ */
+
+static int sig2_init(tsr_udf_init_t *init)
+{
+    const int64_t two = 2;
+    declare(init, "moments", TSR_KIND_SIG, TSR_F64, 0, 1, &two);
+    init->input_dtype = TSR_F64;
+    init->method = TSR_METHOD_TILE;
+    return 0;
+}
+
+static int sig2_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
+{
+    probe_t *pr = c->user_data;
+    check_tile(pr, c, t);
+    if (c->bufs[0].rows != t->sig_len || c->bufs[0].row_elems != 2)
+        perr(pr, "SIG view with extra (2,): %lld × %lld for a slice of %lld",
+             (long long)c->bufs[0].rows, (long long)c->bufs[0].row_elems, (long long)t->sig_len);
+    double *m = c->bufs[0].data;
+    for (int64_t r = 0; r < t->depth; r++)
+        for (int64_t p = 0; p < t->sig_len; p++) {
+            double v = tile_value(t, r * t->sig_len + p);
+            m[2 * p] += v;
+            m[2 * p + 1] += v * v;
+        }
+    return 0;
+}
+
+static int sig2_merge(const tsr_udf_call_t *c, const tsr_view_t *src)
+{
+    double *d = c->bufs[0].data;
+    const double *s = src[0].data;
+    for (int64_t k = 0; k < 2 * c->bufs[0].rows; k++)
+        d[k] += s[k];
+    return 0;
+}
+
+static const tsr_udf_def_t sig2_def = {
+    .abi_version = TSR_UDF_ABI_VERSION,
+    .name = "sig2",
+    .init = sig2_init,
+    .process_tile = sig2_tile,
+    .merge = sig2_merge,
 };
 
 /* ---- UDF C: SINGLE histogram with a custom merge (NATIVE input) --------- */
@@ -491,8 +550,8 @@ static int ppart_part(const tsr_udf_call_t *c, const tsr_tile_t *t)
         perr(pr, "process_partition: depth %lld, view rows %lld, meta rows %lld",
              (long long)t->depth, (long long)c->bufs[0].rows, (long long)m->rows);
     if (t->sig_start != 0 || t->sig_len != pr->sig_size)
-        perr(pr, "process_partition: sig [%lld, +%lld), not whole frames",
-             (long long)t->sig_start, (long long)t->sig_len);
+        perr(pr, "process_partition: sig [%lld, +%lld), not whole frames", (long long)t->sig_start,
+             (long long)t->sig_len);
     if (t->row != m->row_start)
         perr(pr, "process_partition: row %lld, meta row_start %lld", (long long)t->row,
              (long long)m->row_start);
@@ -517,8 +576,7 @@ static int ppart_part(const tsr_udf_call_t *c, const tsr_tile_t *t)
     }
     if (r != t->depth)
         perr(pr, "process_partition: %lld selected frames in [%lld, %lld), depth %lld",
-             (long long)r, (long long)m->part_start, (long long)m->part_end,
-             (long long)t->depth);
+             (long long)r, (long long)m->part_start, (long long)m->part_end, (long long)t->depth);
     return 0;
 }
 
@@ -568,8 +626,7 @@ static int derived_merge(const tsr_udf_call_t *c, const tsr_view_t *src)
              (long long)src[E_SUMSQ].rows);
     if (c->bufs[E_RMS].data || src[E_RMS].data)
         perr(pr, "merge: RESULT_ONLY buffer has data");
-    memcpy(c->bufs[E_SUMSQ].data, src[E_SUMSQ].data,
-           (size_t)src[E_SUMSQ].rows * sizeof(double));
+    memcpy(c->bufs[E_SUMSQ].data, src[E_SUMSQ].data, (size_t)src[E_SUMSQ].rows * sizeof(double));
     double *d = c->bufs[E_ACC].data;
     const double *s = src[E_ACC].data;
     for (int64_t p = 0; p < c->bufs[E_ACC].rows; p++)
@@ -593,8 +650,7 @@ static int derived_finalize(const tsr_udf_call_t *c)
     for (int64_t i = 0; i < pr->nav_size; i++) {
         if (rms[i] != 0)
             perr(pr, "finalize: RESULT_ONLY buffer not zeroed");
-        rms[i] = c->meta->valid && c->meta->valid[i] ? sqrt(sq[i] / (double)pr->sig_size)
-                                                     : 12345.0;
+        rms[i] = c->meta->valid && c->meta->valid[i] ? sqrt(sq[i] / (double)pr->sig_size) : 12345.0;
     }
     double s = 0;
     for (int64_t p = 0; p < pr->sig_size; p++)
@@ -714,8 +770,8 @@ static void world_init(world_t *w, const cfg_t *c)
     if (c->roi) {
         w->roi = malloc((size_t)w->nav_size);
         for (int64_t i = 0; i < w->nav_size; i++)
-            w->roi[i] = c->roi == 1 ? (uint8_t)(roi_pattern(i) ? 1 + (i % 3) : 0)
-                                    : (c->roi == 2 ? 0 : 255);
+            w->roi[i] =
+                c->roi == 1 ? (uint8_t)(roi_pattern(i) ? 1 + (i % 3) : 0) : (c->roi == 2 ? 0 : 255);
     }
     for (int64_t i = 0; i < w->nav_size; i++) {
         w->sel[i] = w->roi ? w->roi[i] != 0 : 1;
@@ -787,8 +843,7 @@ static void find(world_t *w, const tsr_results_t *res, int udf, const char *name
         fail_msg("[%s] result %d/%s not found: %d", w->cfg.name, udf, name, rc);
 }
 
-static void check_nav_shape(world_t *w, const tsr_array_t *a, int extra_ndim,
-                            const int64_t *extra)
+static void check_nav_shape(world_t *w, const tsr_array_t *a, int extra_ndim, const int64_t *extra)
 {
     if (a->kind != TSR_KIND_NAV || a->shape.ndim != w->nav.ndim + extra_ndim)
         fail_msg("[%s] %s: kind %d ndim %d, expected NAV with %d dims", w->cfg.name, a->name,
@@ -800,8 +855,8 @@ static void check_nav_shape(world_t *w, const tsr_array_t *a, int extra_ndim,
     assert_non_null(a->valid);
     for (int64_t i = 0; i < w->nav_size; i++)
         if (a->valid[i] != w->sel[i])
-            fail_msg("[%s] %s: valid[%lld] = %d, selected %d", w->cfg.name, a->name,
-                     (long long)i, a->valid[i], w->sel[i]);
+            fail_msg("[%s] %s: valid[%lld] = %d, selected %d", w->cfg.name, a->name, (long long)i,
+                     a->valid[i], w->sel[i]);
 }
 
 static void check_sig_shape(world_t *w, const tsr_array_t *a)
@@ -821,8 +876,8 @@ static void check_cover(world_t *w, probe_t *pr, int times)
             int got = atomic_load(&pr->cover[i * w->sig_size + p]);
             int want = w->sel[i] ? times : 0;
             if (got != want)
-                fail_msg("[%s] frame %lld pixel %lld processed %d times, expected %d",
-                         w->cfg.name, (long long)i, (long long)p, got, want);
+                fail_msg("[%s] frame %lld pixel %lld processed %d times, expected %d", w->cfg.name,
+                         (long long)i, (long long)p, got, want);
         }
     assert_int_equal(atomic_load(&pr->pixels), w->n_sel * w->sig_size * times);
 }
@@ -851,7 +906,8 @@ static void check_parts(world_t *w, probe_t *pr)
 /* Pass 1: tile UDFs A, B, C, E together. */
 static void pass_tiles(world_t *w)
 {
-    probe_t pa, pb, pc, pe;
+    probe_t pa, pb, pc, pe, pm;
+    probe_init(&pm, w->src, w->nav_size, w->sig_size, w->row_len, w->sel, w->rank);
     probe_init(&pa, w->src, w->nav_size, w->sig_size, w->row_len, w->sel, w->rank);
     probe_init(&pb, w->src, w->nav_size, w->sig_size, w->row_len, w->sel, w->rank);
     probe_init(&pc, w->src, w->nav_size, w->sig_size, w->row_len, w->sel, w->rank);
@@ -861,9 +917,11 @@ static void pass_tiles(world_t *w)
     pb.ask_dtype = TSR_F64;
     pc.want_dtype = TSR_U16;
     pe.want_dtype = TSR_F64;
-    tsr_udf_t *udfs[4] = {custom(w, &tmax_def, &pa), custom(w, &ssum_def, &pb),
-                          custom(w, &hist_def, &pc), custom(w, &derived_def, &pe)};
-    tsr_run_t *run = start(w, udfs, 4, NULL);
+    pm.want_dtype = TSR_F64;
+    tsr_udf_t *udfs[5] = {custom(w, &tmax_def, &pa), custom(w, &ssum_def, &pb),
+                          custom(w, &hist_def, &pc), custom(w, &derived_def, &pe),
+                          custom(w, &sig2_def, &pm)};
+    tsr_run_t *run = start(w, udfs, 5, NULL);
     wait_ok(w, run);
     /* wait again: the same status */
     assert_int_equal(tsr_run_wait(run), 0);
@@ -874,8 +932,8 @@ static void pass_tiles(world_t *w)
 
     const tsr_results_t *res;
     assert_int_equal(tsr_run_results(run, &res), 0);
-    /* 2 + 1 + 1 + 3 (acc is private) */
-    assert_int_equal(tsr_results_count(res), 7);
+    /* 2 + 1 + 1 + 3 (acc is private) + 1 */
+    assert_int_equal(tsr_results_count(res), 8);
     tsr_array_t a;
     assert_int_equal(tsr_results_find(res, 3, "acc", &a), TSR_ENOTFOUND);
     assert_int_equal(tsr_results_find(res, -1, "acc", &a), TSR_ENOTFOUND);
@@ -883,7 +941,7 @@ static void pass_tiles(world_t *w)
         assert_int_equal(tsr_results_get(res, i, &a), 0);
         assert_string_not_equal(a.name, "acc");
     }
-    assert_true(tsr_results_get(res, 7, &a) < 0);
+    assert_true(tsr_results_get(res, 8, &a) < 0);
 
     int64_t n_done = -1;
     const uint8_t *damage = tsr_results_damage(res, &n_done);
@@ -901,8 +959,8 @@ static void pass_tiles(world_t *w)
     for (int64_t i = 0; i < w->nav_size; i++) {
         if (!w->sel[i]) {
             if (!isnan(mx[i]))
-                fail_msg("[%s] max[%lld] = %g at an unselected position, expected NaN",
-                         w->cfg.name, (long long)i, mx[i]);
+                fail_msg("[%s] max[%lld] = %g at an unselected position, expected NaN", w->cfg.name,
+                         (long long)i, mx[i]);
             continue;
         }
         double want = 0;
@@ -984,15 +1042,36 @@ static void pass_tiles(world_t *w)
             continue;
         }
         if (sq[i] != s2)
-            fail_msg("[%s] sumsq[%lld] = %.17g, expected %.17g", w->cfg.name, (long long)i,
-                     sq[i], s2);
+            fail_msg("[%s] sumsq[%lld] = %.17g, expected %.17g", w->cfg.name, (long long)i, sq[i],
+                     s2);
         ASSERT_CLOSE(r, sqrt(s2 / (double)w->sig_size), 1e-12);
     }
     ASSERT_DBL_EQ(((const double *)tot_a.data)[0], total_want);
     assert_true(atomic_load(&pe.finalizes) >= 1);
 
+    /* B2: sig_shape + (2,) */
+    find(w, res, 4, "moments", &a);
+    assert_int_equal(a.kind, TSR_KIND_SIG);
+    assert_int_equal(a.shape.ndim, w->sig.ndim + 1);
+    for (int d = 0; d < w->sig.ndim; d++)
+        assert_int_equal(a.shape.dims[d], w->sig.dims[d]);
+    assert_int_equal(a.shape.dims[w->sig.ndim], 2);
+    for (int64_t p = 0; p < w->sig_size; p++) {
+        double s1 = 0, s2 = 0;
+        for (int64_t i = 0; i < w->nav_size; i++)
+            if (w->sel[i]) {
+                double v = w->src[i * w->sig_size + p];
+                s1 += v;
+                s2 += v * v;
+            }
+        const double *m = (const double *)a.data + 2 * p;
+        if (m[0] != s1 || m[1] != s2)
+            fail_msg("[%s] moments[%lld] = (%.17g, %.17g), expected (%.17g, %.17g)", w->cfg.name,
+                     (long long)p, m[0], m[1], s1, s2);
+    }
+
     tsr_run_free(run);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         tsr_udf_free(udfs[i]);
     assert_int_equal(atomic_load(&pa.destroys), 1);
 
@@ -1004,6 +1083,8 @@ static void pass_tiles(world_t *w)
     check_cover(w, &pb, 1);
     check_cover(w, &pc, 1);
     check_cover(w, &pe, 1);
+    check_probe(&pm);
+    check_cover(w, &pm, 1);
     check_parts(w, &pa);
     /* whole frames unless the budget forces row bands */
     if (w->n_sel > 0) {
@@ -1025,11 +1106,12 @@ static void pass_tiles(world_t *w)
     probe_free(&pb);
     probe_free(&pc);
     probe_free(&pe);
+    probe_free(&pm);
 }
 
 /* Pass 2: process_frame and process_partition UDFs, with a tile UDF in the
  * same pass. */
-static void pass_frames(world_t *w)
+static void pass_frames(world_t *w, bool with_part)
 {
     probe_t pf, pp, pa;
     probe_init(&pf, w->src, w->nav_size, w->sig_size, w->row_len, w->sel, w->rank);
@@ -1037,18 +1119,25 @@ static void pass_frames(world_t *w)
     probe_init(&pa, w->src, w->nav_size, w->sig_size, w->row_len, w->sel, w->rank);
     pf.want_dtype = TSR_F32;
     pa.want_dtype = TSR_F32;
-    tsr_udf_t *udfs[3] = {custom(w, &pframe_def, &pf), custom(w, &ppart_def, &pp),
-                          custom(w, &tmax_def, &pa)};
-    tsr_run_t *run = start(w, udfs, 3, NULL);
+    /* with_part: process_partition puts the run in partition mode; without
+     * it, process_frame runs beside a tile UDF in the tile loop */
+    tsr_udf_t *udfs[3] = {custom(w, &pframe_def, &pf), custom(w, &tmax_def, &pa),
+                          with_part ? custom(w, &ppart_def, &pp) : NULL};
+    int n = with_part ? 3 : 2;
+    tsr_run_t *run = start(w, udfs, (size_t)n, NULL);
     wait_ok(w, run);
     const tsr_results_t *res;
     assert_int_equal(tsr_run_results(run, &res), 0);
     tsr_array_t fs, ps, mx;
     find(w, res, 0, "fsum", &fs);
-    find(w, res, 1, "psum", &ps);
-    find(w, res, 2, "max", &mx);
+    find(w, res, 1, "max", &mx);
     check_nav_shape(w, &fs, 0, NULL);
-    check_nav_shape(w, &ps, 0, NULL);
+    if (with_part) {
+        find(w, res, 2, "psum", &ps);
+        check_nav_shape(w, &ps, 0, NULL);
+    } else {
+        ps = fs; /* compared with the same reference */
+    }
     for (int64_t i = 0; i < w->nav_size; i++) {
         double s = 0, m = 0;
         for (int64_t p = 0; p < w->sig_size; p++) {
@@ -1070,10 +1159,11 @@ static void pass_frames(world_t *w)
         tsr_udf_free(udfs[i]);
     check_probe(&pf);
     check_probe(&pp);
+    assert_int_equal(atomic_load(&pp.calls) > 0, with_part && w->n_sel > 0);
     check_probe(&pa);
     check_cover(w, &pf, 1);
     check_cover(w, &pa, 1);
-    for (int64_t i = 0; i < w->nav_size; i++)
+    for (int64_t i = 0; with_part && i < w->nav_size; i++)
         for (int64_t p = 0; p < w->sig_size; p++)
             assert_int_equal(atomic_load(&pp.cover[i * w->sig_size + p]), w->sel[i]);
     if (w->n_sel > 0) {
@@ -1091,12 +1181,21 @@ static void run_config(const cfg_t *c)
     world_t w;
     world_init(&w, c);
     pass_tiles(&w);
-    pass_frames(&w);
+    pass_frames(&w, true);
+    pass_frames(&w, false);
     world_free(&w);
 }
 
-#define NAV57 2, {5, 7, 0, 0}
-#define SIG88 2, {8, 8, 0}
+#define NAV57      \
+    2,             \
+    {              \
+        5, 7, 0, 0 \
+    }
+#define SIG88   \
+    2,          \
+    {           \
+        8, 8, 0 \
+    }
 
 static void test_executors(void **state)
 {
@@ -1309,8 +1408,7 @@ static void run_corrections(const cfg_t *c, bool use_dark, bool use_gain, bool u
     frames_ud_t un = {&pn, TSR_DTYPE_NATIVE, 2, {w.sig.dims[0], w.sig.dims[1], 0}};
     tsr_udf_t *udfs[3] = {custom(&w, &frames_def, &u32), custom(&w, &frames_def, &u64),
                           custom(&w, &frames_def, &un)};
-    tsr_corrections_t corr = {use_dark ? dark : NULL, use_gain ? gain : NULL,
-                              use_ex ? ex : NULL};
+    tsr_corrections_t corr = {use_dark ? dark : NULL, use_gain ? gain : NULL, use_ex ? ex : NULL};
     tsr_run_t *run = start(&w, udfs, 3, &corr);
     /* the arrays are copied at start: scribbling on them changes nothing */
     for (int64_t p = 0; p < w.sig_size; p++) {
@@ -1387,9 +1485,53 @@ static void test_corrections_all_excluded(void **state)
     assert_true(rc < 0);
     assert_null(run);
     assert_true(tsr_ctx_errmsg(w.ctx)[0] != 0);
+
+    /* corrections on complex data: not supported, said at start */
+    float cdata[2 * 4 * 9] = {0};
+    tsr_shape_t nav = {.ndim = 1, .dims = {4}}, sig = {.ndim = 2, .dims = {3, 3}};
+    tsr_dataset_t *cds;
+    assert_int_equal(tsr_dataset_from_memory(w.ctx, cdata, TSR_C64, &nav, &sig, true, &cds), 0);
+    float dark[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    tsr_run_opts_t copts = {NULL, {dark, NULL, NULL}};
+    rc = tsr_run_start(w.ctx, cds, &u, 1, &copts, &run);
+    assert_int_equal(rc, TSR_EUNSUPPORTED);
+    assert_null(run);
+    ASSERT_CONTAINS(tsr_ctx_errmsg(w.ctx), "complex");
+    tsr_dataset_close(cds);
     tsr_udf_free(u);
     probe_free(&pr);
     world_free(&w);
+}
+
+/* A UDF's preferred tile depth is honoured: tiles hold at most that many
+ * frames, and exactly that many where a span of consecutive frames is long
+ * enough. */
+static void test_tile_depth_preference(void **state)
+{
+    (void)state;
+    const cfg_t cfgs[] = {
+        {"tile_depth 3, 2 threads", NAV57, SIG88, 2, 2, 0, 0},
+        {"tile_depth 3, inline, ROI", NAV57, SIG88, 0, 1, 0, 1},
+    };
+    for (size_t k = 0; k < 2; k++) {
+        world_t w;
+        world_init(&w, &cfgs[k]);
+        probe_t pr;
+        probe_init(&pr, w.src, w.nav_size, w.sig_size, w.row_len, w.sel, w.rank);
+        pr.pref_depth = 3;
+        tsr_udf_t *u = custom(&w, &tmax_def, &pr);
+        tsr_run_t *run = start(&w, &u, 1, NULL);
+        wait_ok(&w, run);
+        tsr_run_free(run);
+        tsr_udf_free(u);
+        check_probe(&pr);
+        check_cover(&w, &pr, 1);
+        if (atomic_load(&pr.max_depth) != 3)
+            fail_msg("[%s] preferred depth 3, largest tile %ld frames", cfgs[k].name,
+                     atomic_load(&pr.max_depth));
+        probe_free(&pr);
+        world_free(&w);
+    }
 }
 
 /* ---- snapshots ---------------------------------------------------------- */
@@ -1448,6 +1590,14 @@ static void snapshot_run(const cfg_t *c, int sleep_us)
     probe_init(&pb, w.src, w.nav_size, w.sig_size, w.row_len, w.sel, w.rank);
     pa.sleep_us = sleep_us;
     pb.ask_dtype = TSR_F64;
+    /* With threads, the first partition is held until a snapshot has seen
+     * other partitions merged: at least one snapshot is taken mid-run. */
+    bool gated = c->threads > 1 && w.n_sel > 1;
+    for (int64_t i = 0; gated && i < w.nav_size; i++)
+        if (w.sel[i]) {
+            pa.gate_frame = i;
+            break;
+        }
     tsr_udf_t *udfs[2] = {custom(&w, &tmax_def, &pa), custom(&w, &ssum_def, &pb)};
     tsr_run_t *run = start(&w, udfs, 2, NULL);
     int64_t last = 0, snaps = 0, mid = 0;
@@ -1463,12 +1613,15 @@ static void snapshot_run(const cfg_t *c, int sleep_us)
         last = n;
         snaps++;
         mid += n > 0 && n < w.n_sel;
+        if (gated && (n > 0 || snaps > 5000))
+            atomic_store(&pa.gate_open, 1);
         if (rc != TSR_EAGAIN) {
             assert_int_equal(rc, 0);
             break;
         }
     }
-    if (c->threads > 0 && sleep_us > 0 && mid == 0)
+    atomic_store(&pa.gate_open, 1);
+    if (gated && mid == 0)
         fail_msg("[%s] %lld snapshots, none taken mid-run", c->name, (long long)snaps);
     /* after the end: the snapshot equals the final results */
     const tsr_results_t *res;
@@ -1555,12 +1708,18 @@ static void test_cancel(void **state)
     world_init(&w, &c);
     probe_t pa;
     probe_init(&pa, w.src, w.nav_size, w.sig_size, w.row_len, w.sel, w.rank);
-    pa.sleep_us = 5000; /* 35 tiles × 5 ms on 2 workers: ≥ 85 ms */
+    /* every tile waits at the gate: cancel while the first ones are held,
+     * then let them finish; no other tile may start */
+    pa.gate_frame = -2;
     tsr_udf_t *u = custom(&w, &tmax_def, &pa);
     tsr_run_t *run = start(&w, &u, 1, NULL);
-    struct timespec ts = {0, 5 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    for (int k = 0; k < 20000 && atomic_load(&pa.calls) == 0; k++) {
+        struct timespec ts = {0, 500 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(atomic_load(&pa.calls) > 0);
     tsr_run_cancel(run);
+    atomic_store(&pa.gate_open, 1);
     int rc = tsr_run_wait(run);
     assert_int_equal(rc, TSR_ECANCELED);
     ASSERT_CONTAINS(tsr_run_errmsg(run), "cancel");
@@ -1568,8 +1727,11 @@ static void test_cancel(void **state)
     int64_t done, total;
     tsr_run_progress(run, &done, &total);
     assert_int_equal(total, 35);
-    if (done >= total)
-        fail_msg("canceled after 5 ms but all %lld frames were processed", (long long)done);
+    /* at most the tiles in flight when cancel came: one per worker */
+    if (done > 2 || atomic_load(&pa.calls) > 2)
+        fail_msg("canceled with the first tiles in flight, yet %lld frames (%ld tiles) were "
+                 "processed",
+                 (long long)done, atomic_load(&pa.calls));
     const tsr_results_t *res;
     assert_true(tsr_run_results(run, &res) < 0);
     /* a snapshot after a cancel is still consistent */
@@ -1577,7 +1739,7 @@ static void test_cancel(void **state)
     assert_int_equal(tsr_run_snapshot(run, &snap), 0);
     int64_t n_done;
     tsr_results_damage(snap, &n_done);
-    assert_true(n_done < 35);
+    assert_true(n_done <= 2);
     tsr_results_free(snap);
     tsr_run_free(run);
     tsr_udf_free(u);
@@ -1878,16 +2040,18 @@ static void test_init_errors(void **state)
     tsr_udf_free(udfs[1]);
 
     /* malformed definitions and declarations */
-    static const tsr_udf_def_t no_merge = {
-        .abi_version = TSR_UDF_ABI_VERSION, .name = "nomerge", .init = ssum_init,
-        .process_tile = ssum_tile};
+    static const tsr_udf_def_t no_merge = {.abi_version = TSR_UDF_ABI_VERSION,
+                                           .name = "nomerge",
+                                           .init = ssum_init,
+                                           .process_tile = ssum_tile};
     tsr_udf_t *u = custom(&w, &no_merge, &ok);
     assert_int_equal(tsr_run_start(w.ctx, w.ds, &u, 1, NULL, &run), TSR_EINVAL);
     ASSERT_CONTAINS(tsr_ctx_errmsg(w.ctx), "merge");
     tsr_udf_free(u);
-    static const tsr_udf_def_t no_process = {
-        .abi_version = TSR_UDF_ABI_VERSION, .name = "noproc", .init = pframe_init,
-        .process_tile = tmax_tile};
+    static const tsr_udf_def_t no_process = {.abi_version = TSR_UDF_ABI_VERSION,
+                                             .name = "noproc",
+                                             .init = pframe_init,
+                                             .process_tile = tmax_tile};
     u = custom(&w, &no_process, &ok);
     assert_int_equal(tsr_run_start(w.ctx, w.ds, &u, 1, NULL, &run), TSR_EINVAL);
     tsr_udf_free(u);
@@ -1928,6 +2092,7 @@ int main(void)
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_corrections),
         cmocka_unit_test(test_corrections_all_excluded),
+        cmocka_unit_test(test_tile_depth_preference),
         cmocka_unit_test(test_snapshots),
         cmocka_unit_test(test_snapshot_inline_before_wait),
         cmocka_unit_test(test_cancel),

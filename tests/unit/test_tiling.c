@@ -114,9 +114,10 @@ static void test_huge_frames(void **state)
                 assert_int_equal(out.depth, 1);
                 assert_true(out.rows >= 1 && out.rows <= h);
                 if (row <= budget) {
-                    if (!(out.rows * row <= budget && (out.rows == h || (out.rows + 1) * row > budget)))
-                        fail_msg("h %lld w %lld budget %lld: rows %lld", (long long)h,
-                                 (long long)w, (long long)budget, (long long)out.rows);
+                    if (!(out.rows * row <= budget &&
+                          (out.rows == h || (out.rows + 1) * row > budget)))
+                        fail_msg("h %lld w %lld budget %lld: rows %lld", (long long)h, (long long)w,
+                                 (long long)budget, (long long)out.rows);
                 } else {
                     assert_int_equal(out.rows, 1);
                 }
@@ -236,7 +237,7 @@ static void test_base_rows_fits_budget(void **state)
 {
     (void)state;
     tsr__tiling_in_t in = tin(2, 1024, 1024, 0, 4, 1 << 20); /* 4 KiB rows: 256 fit */
-    in.base_rows = 100; /* multiples of 100 that fit: 200 */
+    in.base_rows = 100;                                      /* multiples of 100 that fit: 200 */
     tsr__tiling_t out;
     tsr__tiling_negotiate(&in, &out);
     assert_int_equal(out.depth, 1);
@@ -264,8 +265,8 @@ static void check_parts(const tsr__part_t *p, int64_t n, int64_t nav_size, const
             fail_msg("partition %lld starts at %lld, the previous ended at %lld", (long long)k,
                      (long long)p[k].nav_start, (long long)p[k - 1].nav_end);
         if (p[k].nav_end < p[k].nav_start)
-            fail_msg("partition %lld: end %lld < start %lld", (long long)k,
-                     (long long)p[k].nav_end, (long long)p[k].nav_start);
+            fail_msg("partition %lld: end %lld < start %lld", (long long)k, (long long)p[k].nav_end,
+                     (long long)p[k].nav_start);
         if (p[k].row_start != rows)
             fail_msg("partition %lld: row_start %lld, expected %lld", (long long)k,
                      (long long)p[k].row_start, (long long)rows);
@@ -291,8 +292,7 @@ static void check_parts(const tsr__part_t *p, int64_t n, int64_t nav_size, const
     }
     assert_int_equal(rows, n_sel);
     if (rmax - rmin > 1)
-        fail_msg("unbalanced: partitions hold %lld to %lld rows", (long long)rmin,
-                 (long long)rmax);
+        fail_msg("unbalanced: partitions hold %lld to %lld rows", (long long)rmin, (long long)rmax);
 }
 
 static void test_partition_forced(void **state)
@@ -398,10 +398,9 @@ static void test_partition_sweep(void **state)
                 tsr__part_t *p = NULL;
                 int64_t n = 0;
                 int64_t pb = forced ? 1 << 20 : 1000 * (1 + (nav % 5));
-                assert_int_equal(
-                    tsr__partition(ctx, nav, density == 4 ? NULL : sel, ns, 300, pb, forced,
-                                   (int64_t)(1 + forced % 3), &p, &n),
-                    0);
+                assert_int_equal(tsr__partition(ctx, nav, density == 4 ? NULL : sel, ns, 300, pb,
+                                                forced, (int64_t)(1 + forced % 3), &p, &n),
+                                 0);
                 check_parts(p, n, nav, density == 4 ? NULL : sel, ns);
                 if (forced)
                     assert_int_equal(n, ns == 0 ? 1 : (forced < ns ? forced : ns));
@@ -416,16 +415,11 @@ static void test_partition_sweep(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_small_frames),
-        cmocka_unit_test(test_huge_frames),
-        cmocka_unit_test(test_full_frames),
-        cmocka_unit_test(test_pref_depth),
-        cmocka_unit_test(test_base_depth),
-        cmocka_unit_test(test_base_depth_fits_budget),
-        cmocka_unit_test(test_base_rows),
-        cmocka_unit_test(test_base_rows_fits_budget),
-        cmocka_unit_test(test_partition_forced),
-        cmocka_unit_test(test_partition_by_size),
+        cmocka_unit_test(test_small_frames),     cmocka_unit_test(test_huge_frames),
+        cmocka_unit_test(test_full_frames),      cmocka_unit_test(test_pref_depth),
+        cmocka_unit_test(test_base_depth),       cmocka_unit_test(test_base_depth_fits_budget),
+        cmocka_unit_test(test_base_rows),        cmocka_unit_test(test_base_rows_fits_budget),
+        cmocka_unit_test(test_partition_forced), cmocka_unit_test(test_partition_by_size),
         cmocka_unit_test(test_partition_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

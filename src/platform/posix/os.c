@@ -138,6 +138,12 @@ int tsr__file_pread(const tsr__file_t *f, void *buf, size_t n, int64_t off)
     return 0;
 }
 
+int64_t tsr__file_current_size(const tsr__file_t *f)
+{
+    struct stat st;
+    return fstat(f->fd, &st) == 0 ? (int64_t)st.st_size : -1;
+}
+
 void *tsr__file_map(const tsr__file_t *f)
 {
     if (f->size <= 0)

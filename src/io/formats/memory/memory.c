@@ -78,7 +78,7 @@ int tsr_dataset_from_memory(tsr_ctx_t *ctx, const void *data, tsr_dtype_t dtype,
         return tsr__ctx_seterr(ctx, TSR_EUNSUPPORTED,
                                "memory dataset: nav must have 1 to 4 dimensions and sig 1 to 3");
     int64_t n = tsr_shape_size(nav), bytes;
-    if (!tsr__mul_i64(n, tsr_shape_size(sig), &bytes) ||
+    if (n < 0 || tsr_shape_size(sig) < 0 || !tsr__mul_i64(n, tsr_shape_size(sig), &bytes) ||
         !tsr__mul_i64(bytes, (int64_t)tsr_dtype_size(dtype), &bytes))
         return tsr__ctx_seterr(ctx, TSR_EOVERFLOW, "memory dataset: size overflows");
     tsr_dataset_t *ds = tsr__calloc(ctx, 1, sizeof *ds);
