@@ -98,6 +98,20 @@ static inline bool tsr__dtype_valid(tsr_dtype_t dt)
 {
     return (int)dt >= 0 && (int)dt < TSR_DTYPE_COUNT;
 }
+/* The ten real element types with their C types, for type-specialised
+ * loops (X-macro).  bool and complex64 need their own handling. */
+#define TSR__REAL_TYPES(X) \
+    X(TSR_U8, uint8_t)     \
+    X(TSR_U16, uint16_t)   \
+    X(TSR_U32, uint32_t)   \
+    X(TSR_U64, uint64_t)   \
+    X(TSR_I8, int8_t)      \
+    X(TSR_I16, int16_t)    \
+    X(TSR_I32, int32_t)    \
+    X(TSR_I64, int64_t)    \
+    X(TSR_F32, float)      \
+    X(TSR_F64, double)
+
 bool tsr__dtype_is_float(tsr_dtype_t dt);   /* f32, f64, c64 */
 bool tsr__dtype_is_complex(tsr_dtype_t dt); /* c64 */
 bool tsr__dtype_is_signed(tsr_dtype_t dt);

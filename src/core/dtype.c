@@ -167,17 +167,7 @@ void tsr__byteswap(void *p, size_t es, size_t n)
 
 typedef void (*conv_fn)(void *restrict, const void *restrict, size_t);
 
-#define TSR__REAL_TYPES(X) \
-    X(TSR_U8, uint8_t)     \
-    X(TSR_U16, uint16_t)   \
-    X(TSR_U32, uint32_t)   \
-    X(TSR_U64, uint64_t)   \
-    X(TSR_I8, int8_t)      \
-    X(TSR_I16, int16_t)    \
-    X(TSR_I32, int32_t)    \
-    X(TSR_I64, int64_t)    \
-    X(TSR_F32, float)      \
-    X(TSR_F64, double)
+/* TSR__REAL_TYPES (core.h) lists the real types with their C types. */
 
 /* real → real, real → bool, bool → real */
 #define CONV_RR(DN, DT, SN, ST)                                                      \

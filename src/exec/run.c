@@ -179,13 +179,12 @@ static void make_call(tsr_run_t *run, worker_t *w, int u, tsr_view_t *views, tsr
                           inst->n_decls,        &w->priv};
 }
 
-static int call_failed(tsr_run_t *run, worker_t *w, int u, int rc, const char *what)
+static int call_failed(tsr_run_t *run, int u, int rc, const char *what)
 {
     char msg[TSR__ERRMSG_MAX];
     snprintf(msg, sizeof msg, "UDF %s: %s failed (%s)", run->insts[u].def->name, what,
              tsr_strerror(rc));
     run_fail(run, rc, msg); /* keeps the UDF's own message if it gave one */
-    (void)w;
     return rc;
 }
 
@@ -217,7 +216,7 @@ static int dispatch(tsr_run_t *run, worker_t *w, const tsr__part_t *part, int64_
             int rc = inst->method == TSR_METHOD_FRAME ? inst->def->process_frame(&c, &t)
                                                       : inst->def->process_tile(&c, &t);
             if (rc < 0)
-                return call_failed(run, w, u, rc, "processing");
+                return call_failed(run, u, rc, "processing");
         }
     }
     return 0;
@@ -308,7 +307,7 @@ static int process_part_whole(tsr_run_t *run, worker_t *w, const tsr__part_t *pa
         tsr_udf_call_t c;
         make_call(run, w, u, views, &c);
         if ((rc = inst->def->process_partition(&c, &t)) < 0)
-            return call_failed(run, w, u, rc, "processing");
+            return call_failed(run, u, rc, "processing");
     }
     atomic_fetch_add(&run->frames_done, prow);
     return 0;
@@ -392,7 +391,7 @@ static int run_task(void *ud, void *ws, int64_t t)
             void *st = NULL;
             rc = inst->def->task_start(&c, &st);
             if (rc < 0) {
-                call_failed(run, w, u, rc, "task start");
+                call_failed(run, u, rc, "task start");
                 break;
             }
             w->task_state[u] = st;

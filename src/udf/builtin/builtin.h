@@ -19,21 +19,9 @@
 #include "udf/builtin.def"
 #undef TSR_UDF
 
-/* The twelve element types with their C types, for type-specialised loops.
- * bool is one byte holding 0 or 1, so it is read as uint8_t; complex64 is
- * listed separately because it needs pairs. */
-#define TSR__BUILTIN_REAL_TYPES(X) \
-    X(TSR_U8, uint8_t)             \
-    X(TSR_U16, uint16_t)           \
-    X(TSR_U32, uint32_t)           \
-    X(TSR_U64, uint64_t)           \
-    X(TSR_I8, int8_t)              \
-    X(TSR_I16, int16_t)            \
-    X(TSR_I32, int32_t)            \
-    X(TSR_I64, int64_t)            \
-    X(TSR_F32, float)              \
-    X(TSR_F64, double)             \
-    X(TSR_BOOL, uint8_t)
+/* The real element types plus bool (one byte holding 0 or 1, read as
+ * uint8_t), for type-specialised loops; complex64 needs pairs. */
+#define TSR__BUILTIN_REAL_TYPES(X) TSR__REAL_TYPES(X) X(TSR_BOOL, uint8_t)
 
 /* Format a message into init->errmsg and return code. */
 static inline int tsr__builtin_init_fail(tsr_udf_init_t *init, int code, const char *fmt, ...)
