@@ -49,7 +49,8 @@ static const char RUN_USAGE[] =
     "  --executor KIND        inline or threads (default)\n"
     "  --partitions N         number of partitions (0 = by size, the default)\n"
     "  --tile-bytes N         cache budget of one tile, e.g. 1M (0 = default)\n"
-    "  --io-backend KIND      auto (default), pread or mmap\n"
+    "  --io-backend KIND      auto (default), pread, mmap, direct (O_DIRECT) or\n"
+    "                         uring (io_uring with read-ahead)\n"
     "output:\n"
     "  -o, --output OUT       DIR/ (one <udf>.<buffer>.npy per buffer), FILE.h5 or\n"
     "                         FILE.hdf5 (every buffer), FILE.npy, FILE.tif or FILE.png\n"
@@ -183,9 +184,10 @@ static int parse_executor(const char *v, int64_t *out)
 
 static int parse_io_backend(const char *v, int64_t *out)
 {
-    static const char *const names[] = {"auto", "pread", "mmap"};
-    static const int64_t values[] = {TSR_IO_AUTO, TSR_IO_PREAD, TSR_IO_MMAP};
-    return parse_choice("--io-backend", v, names, values, 3, out);
+    static const char *const names[] = {"auto", "pread", "mmap", "direct", "uring"};
+    static const int64_t values[] = {TSR_IO_AUTO, TSR_IO_PREAD, TSR_IO_MMAP, TSR_IO_DIRECT,
+                                     TSR_IO_URING};
+    return parse_choice("--io-backend", v, names, values, 5, out);
 }
 
 static int take_positional(run_args_t *ra, const char *v)

@@ -191,12 +191,20 @@ typedef enum {
     /* Force this number of partitions (clamped to the frames selected);
      * 0 = size-based (default). */
     TSR_OPT_PARTITIONS = 5,
-    /* I/O backend: TSR_IO_AUTO (default), TSR_IO_PREAD or TSR_IO_MMAP. */
+    /* I/O backend (tsr_io_backend_t), default TSR_IO_AUTO: pread while the
+     * dataset fits in half the memory, else io_uring (O_DIRECT).  A backend
+     * unavailable here falls back: uring → direct → pread, mmap → pread. */
     TSR_OPT_IO_BACKEND = 6
 } tsr_option_t;
 
 typedef enum { TSR_EXEC_THREADS = 0, TSR_EXEC_INLINE = 1 } tsr_executor_kind_t;
-typedef enum { TSR_IO_AUTO = 0, TSR_IO_PREAD = 1, TSR_IO_MMAP = 2 } tsr_io_backend_t;
+typedef enum {
+    TSR_IO_AUTO = 0,
+    TSR_IO_PREAD = 1,  /* pread into per-worker buffers */
+    TSR_IO_MMAP = 2,   /* memory-mapped files, zero copy where possible */
+    TSR_IO_DIRECT = 3, /* O_DIRECT through aligned buffers: no page cache */
+    TSR_IO_URING = 4   /* io_uring with one tile of read-ahead per worker */
+} tsr_io_backend_t;
 
 /* Set an option.  TSR_EINVAL for an unknown option, TSR_ERANGE for a value
  * out of its range (message on the context). */

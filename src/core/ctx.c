@@ -109,7 +109,7 @@ int tsr_ctx_set(tsr_ctx_t *ctx, tsr_option_t opt, int64_t v)
         ctx->partitions = v;
         return 0;
     case TSR_OPT_IO_BACKEND:
-        if (v < TSR_IO_AUTO || v > TSR_IO_MMAP)
+        if (v < TSR_IO_AUTO || v > TSR_IO_URING)
             return tsr__ctx_seterr(ctx, TSR_ERANGE, "unknown I/O backend %lld", (long long)v);
         ctx->io_backend = v;
         return 0;

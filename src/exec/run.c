@@ -242,28 +242,70 @@ static bool next_span(const tsr_run_t *run, int64_t *f, int64_t end, int64_t *n)
     return true;
 }
 
-static int process_part_tiles(tsr_run_t *run, worker_t *w, const tsr__part_t *part)
+/* The tiles of a partition in order: spans of selected frames, cut into
+ * depth frames × sig bands. */
+typedef struct tile_it {
+    int64_t f, span, i, s0, prow;
+    bool started;
+} tile_it_t;
+
+typedef struct tile_pos {
+    int64_t f0, n, s0, len, prow;
+    bool last_band; /* the frames are complete after this tile */
+} tile_pos_t;
+
+static bool tile_next(const tsr_run_t *run, const tsr__part_t *part, tile_it_t *it, tile_pos_t *t)
 {
     int64_t depth = run->tiling.depth, band = band_pixels(run);
-    const void *ptrs[TSR_DTYPE_COUNT];
-    int64_t f = part->nav_start, prow = 0, span;
-    while (next_span(run, &f, part->nav_end, &span)) {
-        for (int64_t i = 0; i < span; i += depth) {
-            int64_t n = span - i < depth ? span - i : depth;
-            for (int64_t s0 = 0; s0 < run->sig_size; s0 += band) {
-                if (atomic_load(&run->cancel))
-                    return TSR_ECANCELED;
-                int64_t len = run->sig_size - s0 < band ? run->sig_size - s0 : band;
-                int rc = read_block(run, w, f + i, n, 0, s0, len, true, ptrs);
-                if (rc)
-                    return rc;
-                if ((rc = dispatch(run, w, part, f + i, n, prow + i, s0, len, ptrs, 0)))
-                    return rc;
+    if (!it->started) {
+        it->started = true;
+        it->f = part->nav_start;
+        if (!next_span(run, &it->f, part->nav_end, &it->span))
+            return false;
+    } else {
+        it->s0 += band;
+        if (it->s0 >= run->sig_size) {
+            it->s0 = 0;
+            it->i += depth;
+            if (it->i >= it->span) {
+                it->prow += it->span;
+                it->f += it->span;
+                it->i = 0;
+                if (!next_span(run, &it->f, part->nav_end, &it->span))
+                    return false;
             }
-            atomic_fetch_add(&run->frames_done, n);
         }
-        prow += span;
-        f += span;
+    }
+    t->f0 = it->f + it->i;
+    t->n = it->span - it->i < depth ? it->span - it->i : depth;
+    t->s0 = it->s0;
+    t->len = run->sig_size - it->s0 < band ? run->sig_size - it->s0 : band;
+    t->prow = it->prow + it->i;
+    t->last_band = it->s0 + band >= run->sig_size;
+    return true;
+}
+
+static int process_part_tiles(tsr_run_t *run, worker_t *w, const tsr__part_t *part)
+{
+    const void *ptrs[TSR_DTYPE_COUNT];
+    tile_it_t it = {0};
+    tile_pos_t cur, next;
+    bool have = tile_next(run, part, &it, &cur);
+    while (have) {
+        if (atomic_load(&run->cancel))
+            return TSR_ECANCELED;
+        int rc = read_block(run, w, cur.f0, cur.n, 0, cur.s0, cur.len, true, ptrs);
+        if (rc)
+            return rc;
+        /* start reading the next tile (io_uring) while this one is processed */
+        have = tile_next(run, part, &it, &next);
+        if (have)
+            tsr__dataset_read_ahead(run->ds, &w->io, next.f0, next.n, next.s0, next.len);
+        if ((rc = dispatch(run, w, part, cur.f0, cur.n, cur.prow, cur.s0, cur.len, ptrs, 0)))
+            return rc;
+        if (cur.last_band)
+            atomic_fetch_add(&run->frames_done, cur.n);
+        cur = next;
     }
     return 0;
 }

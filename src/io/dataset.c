@@ -163,12 +163,16 @@ void tsr_dataset_close(tsr_dataset_t *ds)
     for (int i = 0; i < ds->n_files; i++) {
         if (ds->maps && ds->maps[i])
             tsr__file_unmap(ds->maps[i], ds->files[i].size);
+        if (ds->dfds)
+            tsr__fd_close(ds->dfds[i]);
         tsr__file_close(&ds->files[i]);
         tsr__free(ctx, ds->file_paths[i]);
     }
     tsr__free(ctx, ds->files);
     tsr__free(ctx, ds->file_paths);
     tsr__free(ctx, ds->maps);
+    tsr__free(ctx, ds->dfds);
+    tsr__free(ctx, ds->dalign);
     tsr__free(ctx, ds->segs);
     tsr__free(ctx, ds->meta_json);
     tsr_params_free(ds->params);
@@ -275,6 +279,15 @@ int tsr__dataset_add_file(tsr__open_args_t *a, const char *path)
     if (!paths)
         return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
     ds->file_paths = paths;
+    int *dfds = tsr__realloc(ctx, ds->dfds, (size_t)(n + 1) * sizeof *dfds);
+    if (!dfds)
+        return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
+    ds->dfds = dfds;
+    dfds[n] = -2; /* O_DIRECT descriptor not tried yet */
+    size_t *dalign = tsr__realloc(ctx, ds->dalign, (size_t)(n + 1) * sizeof *dalign);
+    if (!dalign)
+        return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
+    ds->dalign = dalign;
     void **maps = tsr__realloc(ctx, ds->maps, (size_t)(n + 1) * sizeof *maps);
     if (!maps)
         return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
@@ -319,101 +332,12 @@ int tsr__dataset_set_meta(tsr__open_args_t *a, void *obj)
 
 /* ---- the read path ----------------------------------------------------- */
 
-void tsr__io_init(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds)
-{
-    io->ctx = ctx;
-    io->scratch = NULL;
-    io->cap = 0;
-    int b = (int)ctx->io_backend;
-    if (b == TSR_IO_AUTO)
-        b = TSR_IO_PREAD;
-    if (b == TSR_IO_MMAP && !(ds->fmt->caps & TSR_CAP_MMAP))
-        b = TSR_IO_PREAD;
-    io->backend = b;
-}
-
-void tsr__io_destroy(tsr__io_t *io)
-{
-    tsr__free_aligned(io->ctx, io->scratch);
-    io->scratch = NULL;
-    io->cap = 0;
-}
-
-int tsr__io_reserve(tsr__io_t *io, size_t n)
-{
-    if (n <= io->cap)
-        return 0;
-    tsr__free_aligned(io->ctx, io->scratch);
-    io->scratch = tsr__malloc_aligned(io->ctx, n);
-    io->cap = io->scratch ? n : 0;
-    return io->scratch ? 0 : TSR_ENOMEM;
-}
-
-static const void *get_map(const tsr_dataset_t *ds, int file)
-{
-    tsr_dataset_t *mds = (tsr_dataset_t *)ds; /* the map cache is internal state */
-    tsr__mutex_lock(&mds->map_lock);
-    if (!mds->maps[file])
-        mds->maps[file] = tsr__file_map(&ds->files[file]);
-    void *p = mds->maps[file];
-    tsr__mutex_unlock(&mds->map_lock);
-    return p;
-}
-
 static const tsr__segment_t *find_segment(const tsr_dataset_t *ds, int64_t img)
 {
     for (int i = 0; i < ds->n_segs; i++)
         if (img >= ds->segs[i].first && img < ds->segs[i].first + ds->segs[i].count)
             return &ds->segs[i];
     return NULL;
-}
-
-/* The mapping of bytes [off, off+n) of a file, or NULL if the file cannot
- * be mapped.  Touching a mapping beyond the end of a file that shrank after
- * it was opened raises SIGBUS, so the current size is checked first (one
- * fstat per tile; a truncation racing with the copy itself is not caught). */
-static int map_range(const tsr_dataset_t *ds, int file, int64_t off, size_t n,
-                     const unsigned char **out, char *err, size_t errlen)
-{
-    const unsigned char *m = get_map(ds, file);
-    *out = NULL;
-    if (!m)
-        return 0;
-    int64_t now = tsr__file_current_size(&ds->files[file]);
-    if (now < off + (int64_t)n)
-        return tsr__seterr(err, errlen, TSR_ECORRUPT,
-                           "%s: the file shrank to %lld bytes while open (was it truncated?)",
-                           ds->file_paths[file], (long long)now);
-    *out = m + off;
-    return 0;
-}
-
-/* Copy bytes [off, off+n) of a file into dst by the io backend. */
-static int fetch(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off, size_t n, void *dst,
-                 char *err, size_t errlen)
-{
-    const tsr__file_t *f = &ds->files[file];
-    if (off < 0 || off > f->size || (int64_t)n > f->size - off)
-        return tsr__seterr(err, errlen, TSR_ECORRUPT,
-                           "%s: read of %zu bytes at offset %lld is past the end of the file "
-                           "(%lld bytes; was it truncated?)",
-                           ds->file_paths[file], n, (long long)off, (long long)f->size);
-    int rc;
-    if (io->backend == TSR_IO_MMAP) {
-        const unsigned char *m;
-        if ((rc = map_range(ds, file, off, n, &m, err, errlen)))
-            return rc;
-        if (m) {
-            memcpy(dst, m, n);
-            return 0;
-        }
-    }
-    rc = tsr__file_pread(f, dst, n, off);
-    if (rc)
-        return tsr__seterr(err, errlen, rc, "%s: read of %zu bytes at offset %lld failed%s",
-                           ds->file_paths[file], n, (long long)off,
-                           rc == TSR_ECORRUPT ? " (file shorter than expected)" : "");
-    return 0;
 }
 
 /* Read images [img0, img0+n) of one segment via the strided layout. */
@@ -434,7 +358,7 @@ static int read_strided(const tsr_dataset_t *ds, tsr__io_t *io, const tsr__segme
     if (direct && same && contiguous && io->backend == TSR_IO_MMAP && off0 >= 0 &&
         off0 + (int64_t)band * n <= f->size) {
         const unsigned char *m;
-        if ((rc = map_range(ds, seg->file, off0, band * (size_t)n, &m, err, errlen)))
+        if ((rc = tsr__io_map(ds, seg->file, off0, band * (size_t)n, &m, err, errlen)))
             return rc;
         if (m && ((uintptr_t)m % es) == 0) {
             *direct = m;
@@ -444,10 +368,10 @@ static int read_strided(const tsr_dataset_t *ds, tsr__io_t *io, const tsr__segme
     if (contiguous) {
         size_t bytes = band * (size_t)n;
         if (same)
-            return fetch(ds, io, seg->file, off0, bytes, out, err, errlen);
+            return tsr__io_fetch(ds, io, seg->file, off0, bytes, out, err, errlen);
         if ((rc = tsr__io_reserve(io, bytes)))
             return tsr__seterr(err, errlen, rc, "out of memory");
-        if ((rc = fetch(ds, io, seg->file, off0, bytes, io->scratch, err, errlen)))
+        if ((rc = tsr__io_fetch(ds, io, seg->file, off0, bytes, io->scratch, err, errlen)))
             return rc;
         tsr__convert(out, dt, io->scratch, ds->dtype, swap, (size_t)(siglen * n));
         return 0;
@@ -458,9 +382,9 @@ static int read_strided(const tsr_dataset_t *ds, tsr__io_t *io, const tsr__segme
     for (int64_t i = 0; i < n; i++) {
         int64_t off = off0 + i * seg->stride;
         if (same) {
-            rc = fetch(ds, io, seg->file, off, band, o, err, errlen);
+            rc = tsr__io_fetch(ds, io, seg->file, off, band, o, err, errlen);
         } else {
-            rc = fetch(ds, io, seg->file, off, band, io->scratch, err, errlen);
+            rc = tsr__io_fetch(ds, io, seg->file, off, band, io->scratch, err, errlen);
             if (!rc)
                 tsr__convert(o, dt, io->scratch, ds->dtype, swap, (size_t)siglen);
         }
@@ -499,6 +423,25 @@ static int read_images(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int
         o += (size_t)k * fb;
     }
     return 0;
+}
+
+void tsr__dataset_read_ahead(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, int64_t n,
+                             int64_t sig0, int64_t siglen)
+{
+    if (io->backend != TSR_IO_URING || ds->fmt->read)
+        return;
+    int64_t img0 = frame0 + ds->sync_offset;
+    if (img0 < 0 || img0 + n > ds->image_count)
+        return;
+    const tsr__segment_t *seg = find_segment(ds, img0);
+    if (!seg || img0 + n > seg->first + seg->count)
+        return;
+    size_t es = tsr_dtype_size(ds->dtype), band = (size_t)siglen * es;
+    bool contiguous = siglen == tsr_shape_size(&ds->sig) && seg->stride == (int64_t)band;
+    if (!contiguous && n != 1)
+        return; /* read frame by frame: not one range */
+    int64_t off0 = seg->offset + (img0 - seg->first) * seg->stride + sig0 * (int64_t)es;
+    tsr__io_read_ahead(ds, io, seg->file, off0, band * (size_t)n);
 }
 
 int tsr__dataset_read(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, int64_t n,

@@ -35,12 +35,23 @@ typedef struct tsr__segment {
     int64_t stride; /* bytes from one image to the next */
 } tsr__segment_t;
 
-/* Per-worker I/O scratch, owned by one thread. */
+/* Per-worker I/O state, owned by one thread (src/io/backend.c). */
 typedef struct tsr__io {
     tsr_ctx_t *ctx;
-    void *scratch;
+    void *scratch; /* conversion scratch */
     size_t cap;
-    int backend; /* resolved: TSR_IO_PREAD or TSR_IO_MMAP */
+    int backend;  /* resolved: PREAD, MMAP, DIRECT or URING */
+    void *bounce; /* aligned buffer for O_DIRECT and read-ahead */
+    size_t bounce_cap;
+    void *aio; /* io_uring state, or NULL */
+    struct {
+        bool active;
+        int file;
+        int64_t off; /* requested range */
+        size_t n;
+        size_t skip; /* bytes of alignment before off in buf */
+        void *buf;   /* where the read lands (inside bounce) */
+    } ahead;
 } tsr__io_t;
 
 /* What a reader's open receives and fills in. */
@@ -88,6 +99,8 @@ struct tsr_dataset {
     tsr__file_t *files;
     char **file_paths;
     void **maps; /* per file, NULL until mapped */
+    int *dfds;   /* per file, O_DIRECT descriptor: -2 not tried, -1 unsupported */
+    size_t *dalign;
     int n_files;
     tsr__segment_t *segs;
     int n_segs;
@@ -113,10 +126,25 @@ int tsr__dataset_read(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, in
                       int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out, const void **direct,
                       char *err, size_t errlen);
 
+/* I/O backends (src/io/backend.c).  io_init resolves TSR_IO_AUTO for the
+ * dataset and falls back where a backend is unavailable. */
 void tsr__io_init(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds);
 void tsr__io_destroy(tsr__io_t *io);
 /* Ensure io->scratch holds n bytes. */
 int tsr__io_reserve(tsr__io_t *io, size_t n);
+/* Copy bytes [off, off+n) of file `file` into dst with the io's backend. */
+int tsr__io_fetch(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off, size_t n,
+                  void *dst, char *err, size_t errlen);
+/* The mapping of bytes [off, off+n), or *out = NULL if unmappable. */
+int tsr__io_map(const tsr_dataset_t *ds, int file, int64_t off, size_t n, const unsigned char **out,
+                char *err, size_t errlen);
+/* Start reading [off, off+n) ahead (io_uring backend; a no-op otherwise):
+ * a following tsr__io_fetch of exactly that range takes it. */
+void tsr__io_read_ahead(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off, size_t n);
+/* Read ahead frames [frame0, frame0+n) × pixels [sig0, sig0+siglen) when
+ * they are one contiguous byte range of one file (else nothing). */
+void tsr__dataset_read_ahead(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, int64_t n,
+                             int64_t sig0, int64_t siglen);
 
 /* Helpers for readers. */
 /* Parse nav_shape / sig_shape / sync_offset params and check them against

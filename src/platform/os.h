@@ -14,6 +14,8 @@
 #include <pthread.h>
 
 int64_t tsr__cpu_count(void);
+/* Physical memory in bytes (a large value if unknown). */
+int64_t tsr__phys_mem(void);
 /* Monotonic time in seconds. */
 double tsr__now(void);
 
@@ -59,6 +61,29 @@ void tsr__file_advise_sequential(const tsr__file_t *f);
 /* Read up to n bytes from the start of a file at path (for probing).
  * Returns bytes read or a negative code. */
 int64_t tsr__file_head(const char *path, void *buf, size_t n);
+
+/* ---- unbuffered and asynchronous reads -------------------------------- */
+
+/* Open path for O_DIRECT reads (no page cache).  Returns an fd, or -1 where
+ * the system or the file system does not support it; *align receives the
+ * alignment that offsets, lengths and buffers need. */
+int tsr__fd_open_direct(const char *path, size_t *align);
+void tsr__fd_close(int fd);
+/* Read up to n bytes at off into buf, retrying short reads until EOF;
+ * returns the bytes read or a negative code. */
+int64_t tsr__fd_pread(int fd, void *buf, size_t n, int64_t off);
+
+/* Asynchronous reads with one request in flight (io_uring on Linux; the
+ * storage is the caller's, tsr__aio_size() bytes, 64-byte aligned).
+ * tsr__aio_init returns false where the kernel refuses or the build lacks
+ * io_uring: callers then fall back to synchronous reads. */
+size_t tsr__aio_size(void);
+bool tsr__aio_init(void *aio);
+void tsr__aio_destroy(void *aio);
+/* Queue a read; 0 or a negative code. */
+int tsr__aio_read(void *aio, int fd, void *buf, size_t n, int64_t off);
+/* Wait for the queued read; bytes read, or a negative code. */
+int64_t tsr__aio_wait(void *aio);
 
 /* ---- file system (posix/fs.c): 0 or -1 with errno, like the calls ---- */
 

@@ -20,6 +20,12 @@ int64_t tsr__cpu_count(void)
     return n > 0 ? (int64_t)n : 1;
 }
 
+int64_t tsr__phys_mem(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? (int64_t)pages * size : INT64_MAX;
+}
+
 double tsr__now(void)
 {
     struct timespec ts;
