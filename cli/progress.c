@@ -4,14 +4,16 @@
  * The main thread polls the run with tsr_run_wait_for() every 100 ms and
  * redraws the bar.  The inline executor does its work inside that call and
  * never returns early, so cancellation cannot wait for the main thread: a
- * small watcher thread polls the SIGINT flag and calls tsr_run_cancel()
- * (thread-safe), which works the same for every executor.  The signal
- * handler itself only stores to a lock-free atomic, the one thing that is
- * async-signal-safe; g_sigint is the CLI's only mutable global.
+ * small watcher thread sleeps on a semaphore that the SIGINT handler posts
+ * (sem_post is async-signal-safe) and calls tsr_run_cancel() (thread-safe),
+ * which works the same for every executor.  When the run ends the main
+ * thread posts the semaphore too, so the watcher never delays the exit.
+ * g_sigint and g_wake are the CLI's only mutable globals.
  */
 #include "progress.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,16 +25,19 @@
 #define POLL_MS 100
 
 static atomic_int g_sigint; /* set by the SIGINT handler */
+static sem_t g_wake;        /* posted by the handler and at the end of a run */
 
 static void on_sigint(int sig)
 {
     (void)sig;
     if (atomic_exchange(&g_sigint, 1))
         _exit(130); /* second Ctrl-C: the user insists */
+    sem_post(&g_wake);
 }
 
 void cli_sigint_install(void)
 {
+    sem_init(&g_wake, 0, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -48,12 +53,6 @@ typedef struct watcher {
     atomic_bool stop; /* atomic: set by the main thread when the run ended */
 } watcher_t;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void *watch(void *arg)
 {
     watcher_t *w = arg;
@@ -62,7 +61,8 @@ static void *watch(void *arg)
             tsr_run_cancel(w->run);
             break;
         }
-        sleep_ms(20);
+        while (sem_wait(&g_wake) != 0) /* EINTR: wait again */
+            ;
     }
     return NULL;
 }
@@ -133,8 +133,10 @@ int cli_run_observe(tsr_run_t *run, bool show_bar, int64_t frame_bytes, bool *in
             draw_bar(run, frame_bytes, t0);
     }
     atomic_store(&w.stop, true);
-    if (have_watcher)
+    if (have_watcher) {
+        sem_post(&g_wake);
         pthread_join(tid, NULL);
+    }
     if (show_bar)
         erase_bar();
     *interrupted = atomic_load(&g_sigint) != 0;
