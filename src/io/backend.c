@@ -89,8 +89,8 @@ static const void *get_map(const tsr_dataset_t *ds, int file)
 /* Touching a mapping beyond the end of a file that shrank after it was
  * opened raises SIGBUS, so the current size is checked first (one fstat per
  * tile; a truncation racing with the copy itself is not caught). */
-int tsr__io_map(const tsr_dataset_t *ds, int file, int64_t off, size_t n,
-                const unsigned char **out, char *err, size_t errlen)
+int tsr__io_map(const tsr_dataset_t *ds, int file, int64_t off, size_t n, const unsigned char **out,
+                char *err, size_t errlen)
 {
     const unsigned char *m = get_map(ds, file);
     *out = NULL;
@@ -141,8 +141,8 @@ static int bounce_for(tsr__io_t *io, size_t len, size_t align, unsigned char **o
     return 0;
 }
 
-static int fetch_direct(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off,
-                        size_t n, void *dst, bool *done)
+static int fetch_direct(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off, size_t n,
+                        void *dst, bool *done)
 {
     size_t align;
     int fd = direct_fd(ds, file, &align);
@@ -252,8 +252,10 @@ int tsr__io_fetch(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off,
         if (rc == 0 && done)
             return 0;
         if (rc)
-            return tsr__seterr(err, errlen, rc, "%s: unbuffered read of %zu bytes at offset %lld "
-                               "failed%s", ds->file_paths[file], n, (long long)off,
+            return tsr__seterr(err, errlen, rc,
+                               "%s: unbuffered read of %zu bytes at offset %lld "
+                               "failed%s",
+                               ds->file_paths[file], n, (long long)off,
                                rc == TSR_ECORRUPT ? " (file shorter than expected)" : "");
         break; /* no O_DIRECT here: pread */
     }
