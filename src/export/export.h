@@ -9,13 +9,16 @@
  * leaves a half-written file under the requested name (and never destroys an
  * older file there).  On failure the temporary file is removed, the message
  * on the context names path (not the temporary), and the code is TSR_EINVAL
- * for what the type cannot hold, TSR_ENOMEM, or TSR_EIO for the system or
- * the library failing.
+ * for what the type cannot hold, TSR_ENOMEM, TSR_EIO for the system or
+ * the library failing, or TSR_EUNSUPPORTED when the library (libhdf5,
+ * libtiff) cannot be loaded.
  *
  * Writers check their array with tsr__export_check() first; arrays are
- * borrowed and never modified.  Nothing here keeps global state; HDF5's
- * error-printing switch is per thread in its thread-safe build, and is
- * restored before returning.
+ * borrowed and never modified.  The only global state is the table of
+ * libhdf5 (libtiff) functions, filled once by the first HDF5 (TIFF) write
+ * of the process, whichever thread does it, and read-only afterwards;
+ * HDF5's error-printing switch is per thread in its thread-safe build, and
+ * is restored before returning.
  */
 #ifndef TSR_EXPORT_H
 #define TSR_EXPORT_H

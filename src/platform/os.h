@@ -93,4 +93,32 @@ int tsr__mkdir_p(const char *path);
 /* Rename from to to, replacing to atomically where the system allows. */
 int tsr__rename_replace(const char *from, const char *to);
 
+/* ==== run-time library loading (posix/dl.c) ============================ */
+/* Used to open optional dependencies (libhdf5, libtiff) on first use
+ * instead of linking them, so that runs which never write those files do
+ * not pay for loading them at process start. */
+
+/* Open the first library of the NULL-terminated list candidates that loads
+ * (names are searched as the dynamic linker does; a name with a '/' is a
+ * path; empty names are skipped).  Its symbols stay private to it (they
+ * resolve nothing else), and a library already in the process is shared,
+ * not loaded again.  Returns a handle that is never closed, or NULL with the
+ * system's reason for the first candidate, and the other names tried, in
+ * err (which may be NULL).  Thread-safe. */
+void *tsr__dl_open(const char *const *candidates, char *err, size_t errlen);
+/* The address of symbol name in lib, or NULL if it has none.  Thread-safe. */
+void *tsr__dl_sym(void *lib, const char *name);
+/* The address of lib's variable name as lib's own code uses it, or NULL if
+ * lib has none: not always lib's definition, since a program linked against
+ * lib that reads the variable holds its own copy, which lib then uses.
+ * Thread-safe. */
+void *tsr__dl_var(void *lib, const char *name);
+
+/* Run fn exactly once per once flag, whichever thread gets there first;
+ * the others wait until it has returned. */
+typedef pthread_once_t tsr__once_t;
+#define TSR__ONCE_INIT PTHREAD_ONCE_INIT
+void tsr__once(tsr__once_t *once, void (*fn)(void));
+/* ==== end of run-time library loading ================================== */
+
 #endif

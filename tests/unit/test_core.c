@@ -1094,7 +1094,7 @@ static void test_ctx_options(void **state)
         {TSR_OPT_EXECUTOR, 2},         {TSR_OPT_EXECUTOR, -1},
         {TSR_OPT_TILE_BYTES, -1},      {TSR_OPT_TILE_BYTES, ((int64_t)1 << 34) + 1},
         {TSR_OPT_PARTITION_BYTES, -5}, {TSR_OPT_PARTITIONS, -1},
-        {TSR_OPT_IO_BACKEND, 3},       {TSR_OPT_IO_BACKEND, -1},
+        {TSR_OPT_IO_BACKEND, 5},       {TSR_OPT_IO_BACKEND, -1},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t before, after;
