@@ -1,0 +1,744 @@
+#!/usr/bin/python3
+"""Tessera's benchmark (`make bench`): every case against the ceiling and numpy baselines.
+
+    /usr/bin/python3 bench/run.py [--build DIR] [--scratch DIR] [--quick | --big]
+        [--repeat N] [--threads 1,2] [--backends auto,pread,...] [--cases sum,stddev,...]
+        [--json PATH] [--no-numpy] [--no-latency] [--no-rss] [--tile-sweep]
+
+What it does, in order (see docs/performance.md for the results and their analysis):
+
+1. Datasets, in the scratch directory (default /tmp/tessera-bench; files already there with
+   the right size are reused): the main file, a 128×128 scan of 256×256 little-endian u16
+   frames (2 GiB; --quick: 64×64, 512 MiB; --big: 256×256, 8 GiB), written by the project's
+   generator `tsr-gen random`; the same data as .npy (a version 1.0 header, written here,
+   followed by a copy of the raw bytes, so it never holds the data in memory); a 64×64 file
+   (512 MiB) for the latency figures; a 4 GiB file (128×256 scan) for the memory figures;
+   a stack of 16 dense random float32 masks as .npy.
+2. Warms the page cache (reads each file once, and again before a case if it was last read
+   more than 30 s earlier, since this machine may page out memory left idle for a minute).
+3. Baselines: the ceiling (bench/ceiling.c: pread of 1 MiB blocks by each thread, u32 frame
+   sum; default compiler flags, as the library) for each thread count, measured at the start
+   and at the end of the run (the better median is the reference, so a busy moment of the
+   machine cannot make a case look better than it is); the same ceiling built with
+   -march=native and a mmap variant, for reference; numpy (bench/numpy_baseline.py on
+   /usr/bin/python3) for each case.
+4. Tessera (bench/tsr-bench.c through the public API) for every case — sum, sumsig, stddev,
+   masks with one disk, 16 dense masks and one sparse disk, pick, and every other UDF that
+   `tessera list udfs --json` lists (required parameters filled from a table of defaults by
+   name) — for each thread count and each I/O backend of tsr_io_backend_t in
+   include/tessera.h (a backend the engine rejects shows as n/a); `sum` also on the .npy
+   file and with the inline executor.  The backends that bypass the page cache (direct,
+   uring) read at the disk's speed whatever the case, so by default they run only sum,
+   stddev and 16 masks (--full: every case).
+5. Latency: `tessera run sum` on the 512 MiB file from process start to the result file
+   written (median of --latency-runs runs, hot cache), and the same for one frame.
+6. Memory: peak RSS (os.wait4's ru_maxrss of the child) of `tessera run sum,sumsig,stddev` on
+   a 1 GiB and a 4 GiB dataset of 256×256 frames, for each backend, with their ratio.
+7. Prints a table (median GB/s of input bytes, min–max, ratio to the ceiling at the same
+   thread count, ratio to numpy, speed-up from 1 to 2 threads), the latency and memory
+   figures and a check of the issue's targets; writes everything to --json (default
+   bench/results.json).
+
+Input bytes are selected frames × frame bytes for every tool.  Timings are noisy on a shared
+machine: the 1-minute load average is recorded with each measurement and printed when high.
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from array import array
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SIG = (256, 256)
+FRAME_BYTES = SIG[0] * SIG[1] * 2
+MASK_DISK = "disk:128,128,40"
+SPARSE_DISK = "disk:128,128,10"
+PAGE_CACHE_BYPASS = ("direct", "uring")  # backends that read the disk, not the page cache
+# Cases run with those backends by default (--full: all): every case reads at the disk's speed
+# there, so an I/O-bound, a mixed and a compute-bound case show it at a third of the time.
+BYPASS_CASES = ("sum", "stddev", "masks16")
+
+# Values for required parameters of UDFs this script does not know, by parameter name.
+PARAM_DEFAULTS = {
+    "cx": "128", "cy": "128", "r": "40", "ri": "20", "ro": "60", "mask": MASK_DISK,
+    "nav": "0", "radius": "40", "radius_outer": "60",
+}
+
+# The issue's targets (2 threads, hot cache): fraction of the ceiling, for the table's check.
+TARGETS = {"sum": 0.85, "sumsig": 0.85, "mask1": 0.85, "stddev": 0.50, "masks16": 0.40,
+           "sparse": 0.85}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+# ---- header and registry ---------------------------------------------------------------
+
+def io_backends():
+    """[(name, value)] of tsr_io_backend_t, read from include/tessera.h."""
+    with open(os.path.join(ROOT, "include", "tessera.h")) as f:
+        text = f.read()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    m = re.search(r"typedef\s+enum\s*\{([^}]*)\}\s*tsr_io_backend_t\s*;", text)
+    if not m:
+        raise SystemExit("run.py: tsr_io_backend_t not found in include/tessera.h")
+    out, nxt = [], 0
+    for item in m.group(1).split(","):
+        item = item.strip()
+        if not item:
+            continue
+        mm = re.match(r"TSR_IO_(\w+)\s*(?:=\s*(-?\d+))?$", item)
+        if not mm:
+            continue
+        value = int(mm.group(2)) if mm.group(2) is not None else nxt
+        out.append((mm.group(1).lower(), value))
+        nxt = value + 1
+    return out
+
+
+def list_udfs(tessera):
+    out = subprocess.run([tessera, "list", "udfs", "--json"], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)["udfs"]
+
+
+# ---- datasets ------------------------------------------------------------------------
+
+class Dataset:
+    """A raw file of u16 256×256 frames, or a view of its first frames (nav_shape)."""
+
+    def __init__(self, path, nav, fmt="raw", offset=0):
+        self.path, self.nav, self.fmt, self.offset = path, tuple(nav), fmt, offset
+
+    @property
+    def frames(self):
+        n = 1
+        for d in self.nav:
+            n *= d
+        return n
+
+    @property
+    def nbytes(self):
+        return self.frames * FRAME_BYTES
+
+    def tessera_args(self):
+        """Dataset options for tsr-bench and `tessera run`."""
+        if self.fmt == "npy":
+            return ["--format", "npy"]
+        return ["--format", "raw", "--set", "nav_shape=" + ",".join(map(str, self.nav)),
+                "--set", "sig_shape=256,256", "--set", "dtype=<u2"]
+
+    def shape_arg(self):
+        return ",".join(map(str, self.nav + SIG))
+
+
+def generate(gen, scratch, nav):
+    """The raw file of a nav×256×256 u16 scan, generated unless present."""
+    path = os.path.join(scratch, "raw_%s_256x256_u2.raw" % "x".join(map(str, nav)))
+    want = nav[0] * nav[1] * FRAME_BYTES
+    if not (os.path.exists(path) and os.path.getsize(path) == want):
+        log("generating %s (%.1f GiB)" % (path, want / 2**30))
+        tmp = path + ".tmp"
+        subprocess.run([gen, "random", tmp, "--shape", "%d,%d,256,256" % nav, "--dtype", "u2"],
+                       check=True, stdout=subprocess.DEVNULL)
+        os.replace(tmp, path)
+    return Dataset(path, nav)
+
+
+def npy_header(descr, shape):
+    """A .npy version 1.0 header, padded (as numpy does) to a multiple of 64 bytes."""
+    dims = ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "")
+    d = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, dims)
+    pad = 64 - (10 + len(d) + 1) % 64
+    d = d + " " * (pad % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(d)) + d.encode("latin1")
+
+
+def write_npy_copy(raw):
+    """The same frames as .npy: header, then the raw file's bytes (copied in the kernel)."""
+    path = raw.path[:-4] + ".npy"
+    hdr = npy_header("<u2", raw.nav + SIG)
+    if not (os.path.exists(path) and os.path.getsize(path) == len(hdr) + raw.nbytes):
+        log("writing %s" % path)
+        tmp = path + ".tmp"
+        with open(raw.path, "rb") as src, open(tmp, "wb") as dst:
+            dst.write(hdr)
+            dst.flush()
+            left = raw.nbytes
+            while left:
+                n = os.copy_file_range(src.fileno(), dst.fileno(), min(left, 1 << 30))
+                if n <= 0:
+                    raise SystemExit("run.py: copy to %s failed" % tmp)
+                left -= n
+        os.replace(tmp, path)
+    return Dataset(path, raw.nav, fmt="npy", offset=len(hdr))
+
+
+def write_masks16(scratch):
+    """16 dense masks (uniform random float32 in [0, 1), seeded) as a (16, 256, 256) .npy."""
+    path = os.path.join(scratch, "masks16_256x256_f4.npy")
+    n = 16 * SIG[0] * SIG[1]
+    hdr = npy_header("<f4", (16,) + SIG)
+    if not (os.path.exists(path) and os.path.getsize(path) == len(hdr) + 4 * n):
+        rng = random.Random(16)
+        data = array("f", (rng.random() for _ in range(n)))
+        if sys.byteorder != "little":
+            data.byteswap()
+        with open(path + ".tmp", "wb") as f:
+            f.write(hdr)
+            data.tofile(f)
+        os.replace(path + ".tmp", path)
+    return path
+
+
+_warmed = {}
+
+
+def warm(path, max_age=30.0):
+    """Read a file once so that it sits in the page cache (unless read < max_age s ago)."""
+    if time.monotonic() - _warmed.get(path, -1e9) < max_age:
+        return
+    buf = bytearray(8 << 20)
+    with open(path, "rb", buffering=0) as f:
+        while f.readinto(buf):
+            pass
+    _warmed[path] = time.monotonic()
+
+
+# ---- measurements ---------------------------------------------------------------------
+
+def run_json(cmd):
+    """Run a benchmark program that prints one JSON line; None if it failed outright."""
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    try:
+        d = json.loads(line)
+    except ValueError:
+        log("  failed (%d): %s" % (p.returncode, (p.stderr or p.stdout).strip()[-300:]))
+        return {"status": "n/a", "error": (p.stderr or p.stdout).strip()[-300:]}
+    d["loadavg"] = loadavg()
+    return d
+
+
+def ceiling(args, exe, ds, threads, method="pread", label="ceiling"):
+    warm(ds.path)
+    d = run_json([exe, ds.path, "--frame-bytes", str(FRAME_BYTES), "--offset", str(ds.offset),
+                  "--frames", str(ds.frames), "--threads", str(threads), "--method", method,
+                  "--repeat", str(args.repeat), "--case", label])
+    d["file"] = ds.fmt
+    return d
+
+
+def udf_args(case):
+    """tsr-bench options of a case (label, [(udf, [params])], checksum buffer or None)."""
+    label, udfs, check = case
+    cmd = []
+    for name, params in udfs:
+        cmd += ["--udf", name]
+        for p in params:
+            cmd += ["--param", p]
+    return cmd + (["--checksum-buffer", check] if check else []) + ["--case", label]
+
+
+def tessera_case(args, case, ds, threads, backend, value, executor="threads"):
+    """One row: a case for one configuration."""
+    label = case[0]
+    if backend not in PAGE_CACHE_BYPASS:
+        warm(ds.path)
+    cmd = [args.bench, ds.path] + ds.tessera_args() + udf_args(case)
+    cmd += ["--threads", str(threads), "--executor", executor, "--io-backend", str(value),
+            "--backend-name", backend, "--repeat", str(args.repeat)]
+    d = run_json(cmd)
+    d.update(tool="tessera", case=label, file=ds.fmt, threads=threads, backend=backend,
+             executor=executor)
+    return d
+
+
+def numpy_cases(args, ds, cases, masks16, label_suffix=""):
+    warm(ds.path)
+    cmd = ["/usr/bin/python3", os.path.join(HERE, "numpy_baseline.py"), ds.path,
+           "--shape", ds.shape_arg(), "--masks16", masks16, "--repeat", str(args.repeat),
+           "--mask-disk", MASK_DISK.split(":")[1], "--sparse-disk", SPARSE_DISK.split(":")[1],
+           "--pick", ",".join(map(str, pick_frames(ds))), "--label-suffix", label_suffix]
+    cmd += ["--npy"] if ds.fmt == "npy" else ["--offset", str(ds.offset)]
+    for c in cases:
+        cmd += ["--case", c]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    out = []
+    for line in p.stdout.splitlines():
+        d = json.loads(line)
+        d["file"] = ds.fmt
+        d["loadavg"] = loadavg()
+        out.append(d)
+    if p.returncode:
+        log("  numpy baseline failed: %s" % p.stderr.strip()[-500:])
+    return out
+
+
+def pick_frames(ds):
+    n = ds.frames
+    return sorted({0, 1, n // 2 + ds.nav[1] // 2, n - 1})
+
+
+def latency(args, tessera, ds, out, extra=(), runs=15):
+    """Median seconds of `tessera run sum` from process start to the result written."""
+    warm(ds.path)
+    cmd = [tessera, "run", "sum", ds.path] + ds.tessera_args() + list(extra) + \
+          ["-o", out, "--quiet"]
+    times = []
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        t1 = time.perf_counter()
+        if p.returncode or not os.path.exists(out):
+            return {"status": "n/a", "error": p.stderr.decode().strip()}
+        os.unlink(out)
+        if i:  # the first run only warms the binary and its libraries
+            times.append(t1 - t0)
+    return {"status": "ok", "cmd": " ".join(cmd), "runs": runs,
+            "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+            "loadavg": loadavg()}
+
+
+def peak_rss(tessera, ds, outdir, backend, runs=3):
+    """Peak RSS (bytes) of `tessera run sum,sumsig,stddev`, the median of a few runs, and the
+    bytes of the results written (one .npy per buffer)."""
+    if backend not in PAGE_CACHE_BYPASS:
+        warm(ds.path)
+    cmd = [tessera, "run", "sum,sumsig,stddev", ds.path] + ds.tessera_args() + \
+          ["--io-backend", backend, "-o", outdir + "/", "--quiet"]
+    rss, result_bytes = [], 0
+    for _ in range(runs):
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(p.pid, 0)
+        err = p.stderr.read().decode().strip()
+        p.stderr.close()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode:
+            return {"status": "n/a", "error": err}
+        rss.append(ru.ru_maxrss * 1024)
+        result_bytes = sum(os.path.getsize(os.path.join(outdir, f)) for f in os.listdir(outdir))
+        for f in os.listdir(outdir):
+            os.unlink(os.path.join(outdir, f))
+    return {"status": "ok", "rss_bytes": statistics.median(rss), "rss_all": rss,
+            "result_bytes": result_bytes, "dataset_bytes": ds.nbytes}
+
+
+def tile_sweep(args, ds, value, backend):
+    """sum, stddev and 16 masks at the highest thread count for several tile budgets."""
+    rows = []
+    for case in [c for c in args.case_list if c[0] in ("sum", "stddev", "masks16")]:
+        label = case[0]
+        for tb in (64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20):
+            warm(ds.path)
+            cmd = [args.bench, ds.path] + ds.tessera_args() + udf_args(case)
+            cmd += ["--threads", str(max(args.threads)), "--io-backend", str(value),
+                    "--backend-name", backend, "--tile-bytes", str(tb), "--repeat",
+                    str(args.repeat)]
+            d = run_json(cmd)
+            d["file"] = ds.fmt
+            rows.append(d)
+            log("  tile %-8s %-8d %s" % (label, tb, fmt_gbps(d)))
+    return rows
+
+
+# ---- the report ------------------------------------------------------------------------
+
+def fmt_gbps(d):
+    if not d or d.get("status") != "ok":
+        return "n/a"
+    return "%.2f" % d["gbps_median"]
+
+
+def fmt_ratio(a, b):
+    if not a or not b or a.get("status") != "ok" or b.get("status") != "ok":
+        return "-"
+    return "%.2f" % (a["gbps_median"] / b["gbps_median"])
+
+
+def machine():
+    info = {"kernel": platform.release(), "python": platform.python_version()}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            k, _, v = line.partition(":")
+            if k.strip() in ("Model name", "CPU(s)", "Thread(s) per core", "Core(s) per socket",
+                             "L1d cache", "L2 cache", "L3 cache", "CPU max MHz", "CPU family",
+                             "Model", "Hypervisor vendor"):
+                info[k.strip()] = v.strip()
+    except OSError:
+        pass
+    with open("/proc/meminfo") as f:
+        info["MemTotal"] = f.readline().split(":")[1].strip()
+    flags = open("/proc/cpuinfo").read()
+    info["avx512f"] = " avx512f " in flags
+    info["avx2"] = " avx2 " in flags
+    return info
+
+
+def table(rows, ceilings, numpy_rows, threads):
+    """The markdown table of the Tessera rows, with ratios."""
+    ceil = {t: ceilings.get(t) for t in threads}
+    npy = {(d["case"], d["file"]): d for d in numpy_rows}
+    by = {(d["case"], d["file"], d["threads"], d["backend"], d["executor"]): d for d in rows}
+    out = ["| case | file | threads | backend | GB/s (median) | min–max | × ceiling | × numpy "
+           "| 1→2 threads |", "|---|---|---:|---|---:|---|---:|---:|---:|"]
+    for d in rows:
+        key = (d["case"], d["file"], d["threads"], d["backend"], d["executor"])
+        backend = d["backend"] + (" inline" if d["executor"] == "inline" else "")
+        ok = d.get("status") == "ok"
+        rng = "%.2f–%.2f" % (d["gbps_min"], d["gbps_max"]) if ok else \
+            (d.get("error", "")[:40] or "n/a")
+        np_ref = npy.get((d["case"], d["file"])) or npy.get((d["case"], "raw"))
+        speedup = ""
+        if d["threads"] > min(threads) and ok:
+            one = by.get((d["case"], d["file"], min(threads), d["backend"], d["executor"]))
+            if one and one.get("status") == "ok":
+                speedup = "%.2f×" % (d["gbps_median"] / one["gbps_median"])
+        out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
+            d["case"], d["file"], d["threads"], backend, fmt_gbps(d), rng,
+            fmt_ratio(d, ceil.get(d["threads"])), fmt_ratio(d, np_ref), speedup))
+    return "\n".join(out)
+
+
+def baseline_table(ceil_rows, numpy_rows):
+    out = ["| baseline | case | threads | GB/s (median) | min–max |", "|---|---|---:|---:|---|"]
+    for d in ceil_rows:
+        name = "ceiling" + ("-native" if d.get("native") else "") + \
+            (" (mmap)" if d.get("method") == "mmap" else "") + \
+            (" [%s]" % d["when"] if d.get("when") else "")
+        rng = "%.2f–%.2f" % (d["gbps_min"], d["gbps_max"]) if d.get("status") == "ok" else "n/a"
+        out.append("| %s | sum | %s | %s | %s |" % (name, d.get("threads"), fmt_gbps(d), rng))
+    for d in numpy_rows:
+        rng = "%.2f–%.2f" % (d["gbps_min"], d["gbps_max"])
+        out.append("| numpy (%s) | %s | %s | %s | %s |" % (d["file"], d["case"], d["threads"],
+                                                        fmt_gbps(d), rng))
+    return "\n".join(out)
+
+
+def check_targets(rows, ceilings, numpy_rows, threads):
+    """The issue's targets at the highest thread count, hot cache, for `auto` and the best
+    backend; returns lines of text."""
+    hi, lo = max(threads), min(threads)
+    npy = {d["case"]: d for d in numpy_rows if d["file"] == "raw"}
+    lines = []
+    for case, frac in TARGETS.items():
+        cands = [d for d in rows if d["case"] == case and d["file"] == "raw" and
+                 d["threads"] == hi and d["executor"] == "threads" and d.get("status") == "ok"
+                 and d["backend"] not in PAGE_CACHE_BYPASS]
+        if not cands or hi not in ceilings:
+            continue
+        auto = sorted(cands, key=lambda d: d["backend"] != "auto")[0]
+        best = max(cands, key=lambda d: d["gbps_median"])
+        for d in [auto] + ([best] if best is not auto else []):
+            r = d["gbps_median"] / ceilings[hi]["gbps_median"]
+            n = npy.get(case)
+            rn = d["gbps_median"] / n["gbps_median"] if n else None
+            one = [e for e in rows if e["case"] == case and e["file"] == "raw" and
+                   e["threads"] == lo and e["backend"] == d["backend"] and
+                   e["executor"] == "threads" and e.get("status") == "ok"]
+            sp = d["gbps_median"] / one[0]["gbps_median"] if one else None
+            lines.append("%-8s %-6s %5.2f GB/s  %3.0f%% of ceiling (target %3.0f%%) %s   "
+                         "%s× numpy (target 3×) %s   %d→%d threads %s" % (
+                             case, d["backend"], d["gbps_median"], 100 * r, 100 * frac,
+                             "ok  " if r >= frac else "MISS",
+                             "%.1f" % rn if rn else "-",
+                             ("ok" if rn >= 3 else "MISS") if rn else "",
+                             lo, hi, "%.2f×" % sp if sp else "-"))
+    return lines
+
+
+# ---- main ------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description="Tessera benchmark (see the file's docstring)")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"),
+                    help="the project's build directory (default: build)")
+    ap.add_argument("--scratch", default="/tmp/tessera-bench", help="where datasets go")
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="64×64 scan (512 MiB) to iterate")
+    size.add_argument("--big", action="store_true", help="256×256 scan (8 GiB)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs per case (median)")
+    ap.add_argument("--threads", default="1,2", help="thread counts, e.g. 1,2")
+    ap.add_argument("--backends", help="I/O backends (default: all of tsr_io_backend_t)")
+    ap.add_argument("--cases", help="only these case labels, comma separated")
+    ap.add_argument("--json", default=os.path.join(HERE, "results.json"),
+                    help="where to write all results (default: bench/results.json)")
+    ap.add_argument("--no-numpy", action="store_true", help="skip the numpy baseline")
+    ap.add_argument("--no-latency", action="store_true", help="skip the latency figures")
+    ap.add_argument("--no-rss", action="store_true", help="skip the memory figures")
+    ap.add_argument("--latency-runs", type=int, default=15)
+    ap.add_argument("--full", action="store_true",
+                    help="run every case with the page-cache-bypassing backends too "
+                         "(default: %s)" % ", ".join(BYPASS_CASES))
+    ap.add_argument("--tile-sweep", action="store_true",
+                    help="also time sum, stddev and 16 masks for tile budgets 64 KiB..16 MiB")
+    args = ap.parse_args()
+    t_start = time.monotonic()
+
+    build = os.path.abspath(args.build)
+    tessera = os.path.join(build, "tessera")
+    gen = os.path.join(build, "tsr-gen")
+    args.bench = os.path.join(build, "bench", "tsr-bench")
+    ceil_exe = os.path.join(build, "bench", "ceiling")
+    ceil_native = os.path.join(build, "bench", "ceiling-native")
+    for exe in (tessera, gen, args.bench, ceil_exe):
+        if not os.access(exe, os.X_OK):
+            raise SystemExit("run.py: %s is missing; run `make build` first" % exe)
+    args.threads = [int(t) for t in args.threads.split(",")]
+    backends = io_backends()
+    if args.backends:
+        want = args.backends.split(",")
+        backends = [b for b in backends if b[0] in want]
+    os.makedirs(args.scratch, exist_ok=True)
+
+    # 1. datasets
+    nav = (64, 64) if args.quick else (256, 256) if args.big else (128, 128)
+    main_ds = generate(gen, args.scratch, nav)
+    npy_ds = write_npy_copy(main_ds)
+    lat_ds = generate(gen, args.scratch, (64, 64))
+    masks16 = write_masks16(args.scratch)
+    rss_sets = []
+    if not args.no_rss:
+        # the memory figures: 1 GiB and 4 GiB (--quick: 128 MiB and 512 MiB) of 256×256 frames
+        small_nav, big_nav = ((16, 64), (64, 64)) if args.quick else ((64, 128), (128, 256))
+        big_file = main_ds if main_ds.frames >= big_nav[0] * big_nav[1] else \
+            generate(gen, args.scratch, big_nav)
+        small_file = main_ds if main_ds.frames >= small_nav[0] * small_nav[1] else big_file
+        rss_sets = [Dataset(small_file.path, small_nav), Dataset(big_file.path, big_nav)]
+
+    # 2. cases
+    picks = ["nav=%d" % i for i in pick_frames(main_ds)]
+    cases = [  # (label, [(udf, [params])], result buffer for the checksum or None: the first)
+        ("sum", [("sum", [])], None),
+        ("sumsig", [("sumsig", [])], None),
+        ("stddev", [("stddev", [])], "mean"),
+        ("mask1", [("masks", ["mask=" + MASK_DISK])], None),
+        ("masks16", [("masks", ["mask=" + masks16])], None),
+        ("sparse", [("masks", ["mask=" + SPARSE_DISK])], None),
+        ("pick", [("pick", picks)], None),
+    ]
+    known = {"sum", "sumsig", "stddev", "masks", "pick"}
+    skipped = []
+    for u in list_udfs(tessera):
+        if u["name"] in known:
+            continue
+        params, missing = [], []
+        for p in u.get("params", []):
+            if p.get("required") and p.get("default") is None:
+                if p["name"] in PARAM_DEFAULTS:
+                    params.append("%s=%s" % (p["name"], PARAM_DEFAULTS[p["name"]]))
+                else:
+                    missing.append(p["name"])
+        if missing:
+            skipped.append("%s (needs %s)" % (u["name"], ", ".join(missing)))
+        else:
+            cases.append((u["name"], [(u["name"], params)], None))
+    if args.cases:
+        want = args.cases.split(",")
+        cases = [c for c in cases if c[0] in want]
+    args.case_list = cases
+    for s in skipped:
+        log("skipping UDF %s" % s)
+
+    la0 = loadavg()
+    log("load average %.2f%s" % (la0, " — the machine is busy, timings will be noisy"
+                                 if la0 > 0.5 else ""))
+    for ds in (main_ds, npy_ds):
+        warm(ds.path, max_age=0)
+
+    # 3. baselines (the ceiling now and again at the end)
+    ceil_rows = []
+    for t in args.threads:
+        d = ceiling(args, ceil_exe, main_ds, t)
+        d["when"] = "start"
+        ceil_rows.append(d)
+        log("ceiling            %d thr %s GB/s" % (t, fmt_gbps(d)))
+    numpy_rows = []
+    if not args.no_numpy:
+        ncases = [c[0] for c in cases if c[0] in
+                  ("sum", "sumsig", "stddev", "mask1", "masks16", "sparse", "pick")]
+        log("numpy: %s" % ", ".join(ncases))
+        numpy_rows = numpy_cases(args, main_ds, ncases, masks16)
+        if any(c[0] == "sum" for c in cases):
+            numpy_rows += numpy_cases(args, npy_ds, ["sum"], masks16)
+        for d in numpy_rows:
+            log("numpy %-12s %s GB/s" % (d["case"] + " " + d["file"], fmt_gbps(d)))
+
+    # 4. Tessera
+    rows = []
+    for case in cases:
+        for t in args.threads:
+            for name, value in backends:
+                if name in PAGE_CACHE_BYPASS and not args.full and case[0] not in BYPASS_CASES:
+                    continue
+                d = tessera_case(args, case, main_ds, t, name, value)
+                rows.append(d)
+                log("%-10s %d thr %-6s %s GB/s" % (case[0], t, name, fmt_gbps(d)))
+        if case[0] == "sum":
+            for t in args.threads:
+                for name, value in backends:
+                    d = tessera_case(args, case, npy_ds, t, name, value)
+                    rows.append(d)
+                    log("%-10s %d thr %-6s %s GB/s (npy)" % (case[0], t, name, fmt_gbps(d)))
+            d = tessera_case(args, case, main_ds, 1, backends[0][0], backends[0][1], "inline")
+            rows.append(d)
+            log("%-10s 1 thr inline %s GB/s" % (case[0], fmt_gbps(d)))
+
+    for t in args.threads:
+        d = ceiling(args, ceil_exe, main_ds, t)
+        d["when"] = "end"
+        ceil_rows.append(d)
+        log("ceiling            %d thr %s GB/s (end)" % (t, fmt_gbps(d)))
+        if os.access(ceil_native, os.X_OK):
+            d = ceiling(args, ceil_native, main_ds, t)
+            ceil_rows.append(d)
+            log("ceiling-native     %d thr %s GB/s" % (t, fmt_gbps(d)))
+        d = ceiling(args, ceil_exe, main_ds, t, method="mmap", label="ceiling-mmap")
+        ceil_rows.append(d)
+        log("ceiling (mmap)     %d thr %s GB/s" % (t, fmt_gbps(d)))
+    ceilings = {}
+    for d in ceil_rows:
+        if d.get("status") == "ok" and d.get("method") == "pread" and not d.get("native"):
+            best = ceilings.get(d["threads"])
+            if not best or d["gbps_median"] > best["gbps_median"]:
+                ceilings[d["threads"]] = d
+
+    # 5. latency
+    lat = {}
+    if not args.no_latency:
+        out = os.path.join(args.scratch, "latency_out.npy")
+        lat["sum_512MiB"] = latency(args, tessera, lat_ds, out, runs=args.latency_runs)
+        one = Dataset(lat_ds.path, (1,))
+        lat["sum_1frame"] = latency(args, tessera, one, out, runs=args.latency_runs)
+        for k, v in lat.items():
+            log("latency %-10s %s" % (k, "%.1f ms" % (1e3 * v["median_s"])
+                                      if v["status"] == "ok" else v["error"]))
+
+    # 6. memory
+    rss = []
+    if rss_sets:
+        outdir = os.path.join(args.scratch, "rss_out")
+        os.makedirs(outdir, exist_ok=True)
+        for name, _ in backends:
+            pair = [peak_rss(tessera, ds, outdir, name) for ds in rss_sets]
+            rss.append({"backend": name, "small": pair[0], "large": pair[1]})
+            log("rss %-6s %s" % (name, " / ".join(
+                "%.1f MiB" % (p["rss_bytes"] / 2**20) if p["status"] == "ok" else "n/a"
+                for p in pair)))
+
+    sweep = []
+    if args.tile_sweep:
+        sweep = tile_sweep(args, main_ds, backends[0][1], backends[0][0])
+
+    # 7. report
+    checks = []
+    ref = {(d["case"], d["file"]): d for d in numpy_rows}
+    ceil_sum = next((d["checksum"] for d in ceil_rows if d.get("status") == "ok"), None)
+    for d in rows:
+        if d.get("status") != "ok":
+            continue
+        want = ceil_sum if d["case"] in ("sum", "sumsig") else \
+            (ref.get((d["case"], "raw")) or {}).get("checksum")
+        if want is not None and abs(d["checksum"] - want) > 1e-4 * abs(want) + 1e-6:
+            checks.append("%s %s %d thr %s: checksum %.10g, baseline %.10g" % (
+                d["case"], d["file"], d["threads"], d["backend"], d["checksum"], want))
+
+    print()
+    print("## Tessera benchmark: %s, %s scan of 256×256 u16 (%.1f GiB), %d runs, hot cache" % (
+        time.strftime("%Y-%m-%d %H:%M"), "×".join(map(str, nav)), main_ds.nbytes / 2**30,
+        args.repeat))
+    print()
+    mi = machine()
+    print("machine: %s, %s CPUs, %s, kernel %s; load average %.2f at start, %.2f at end" % (
+        mi.get("Model name", "?"), mi.get("CPU(s)", "?"), mi.get("MemTotal"), mi["kernel"],
+        la0, loadavg()))
+    if numpy_rows:
+        b = numpy_rows[0]["blas"]
+        print("numpy %s, BLAS %s, %s" % (b["numpy"], ", ".join(os.path.basename(x) for x in
+                                                             b["libs"]) or "?",
+                                         " ".join("%s=%s" % kv for kv in b["env"].items())))
+    print()
+    print(table(rows, ceilings, numpy_rows, args.threads))
+    print()
+    print(baseline_table(ceil_rows, numpy_rows))
+    print()
+    print("Ratios use medians; × ceiling is against the better of the two ceiling medians at "
+          "the same thread count.")
+    if lat:
+        print()
+        for k, v in lat.items():
+            if v["status"] == "ok":
+                print("latency %-11s median %6.1f ms (min %.1f, max %.1f, %d runs)" % (
+                    k, 1e3 * v["median_s"], 1e3 * v["min_s"], 1e3 * v["max_s"], v["runs"]))
+            else:
+                print("latency %-11s n/a: %s" % (k, v["error"]))
+    if rss:
+        print()
+        print("peak RSS of `tessera run sum,sumsig,stddev` (%s / %s dataset):" % tuple(
+            "%.0f MiB" % (ds.nbytes / 2**20) for ds in rss_sets))
+        for r in rss:
+            s, l = r["small"], r["large"]
+            if s["status"] == "ok" and l["status"] == "ok":
+                print("  %-6s %7.1f MiB / %7.1f MiB  ratio %.2f  (results %.1f MiB)" % (
+                    r["backend"], s["rss_bytes"] / 2**20, l["rss_bytes"] / 2**20,
+                    l["rss_bytes"] / s["rss_bytes"], l["result_bytes"] / 2**20))
+            else:
+                print("  %-6s n/a: %s" % (r["backend"], (s.get("error") or l.get("error"))[:80]))
+    print()
+    print("targets (%d threads, hot cache):" % max(args.threads))
+    for line in check_targets(rows, ceilings, numpy_rows, args.threads):
+        print("  " + line)
+    if lat:
+        a, b = lat.get("sum_512MiB", {}), lat.get("sum_1frame", {})
+        if a.get("status") == "ok":
+            print("  latency 512 MiB %.0f ms (target < 150) %s" % (
+                1e3 * a["median_s"], "ok" if a["median_s"] < 0.15 else "MISS"))
+        if b.get("status") == "ok":
+            print("  latency 1 frame %.1f ms (target < 20) %s" % (
+                1e3 * b["median_s"], "ok" if b["median_s"] < 0.02 else "MISS"))
+    for r in rss:
+        s, l = r["small"], r["large"]
+        if s["status"] == "ok" and l["status"] == "ok":
+            same = abs(l["rss_bytes"] / s["rss_bytes"] - 1) <= 0.10
+            under = l["rss_bytes"] < 256 * 2**20 + l["result_bytes"]
+            print("  RSS %-6s equal ±10%% %s, < 256 MiB + results %s" % (
+                r["backend"], "ok" if same else "MISS", "ok" if under else "MISS"))
+    if checks:
+        print()
+        print("checksum mismatches (the engine and the baseline disagree):")
+        for c in checks:
+            print("  " + c)
+    if skipped:
+        print()
+        print("not benchmarked: " + "; ".join(skipped))
+    print()
+    print("total time %.0f s; results in %s" % (time.monotonic() - t_start, args.json))
+
+    with open(args.json, "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": mi,
+                   "config": {"nav": nav, "sig": SIG, "repeat": args.repeat,
+                              "threads": args.threads, "backends": backends,
+                              "scratch": args.scratch, "build": build},
+                   "loadavg": [la0, loadavg()], "ceiling": ceil_rows, "numpy": numpy_rows,
+                   "tessera": rows, "latency": lat, "rss": rss, "tile_sweep": sweep,
+                   "checksum_mismatches": checks, "skipped": skipped}, f, indent=1)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
