@@ -26,6 +26,7 @@
 #include "core/core.h"
 #include "udf/builtin/builtin.h"
 #include "udf/builtin/maskgen.h"
+#include "udf/builtin/masks_kernels.h"
 
 /* ---- assertions that print both values -------------------------------- */
 
@@ -479,13 +480,94 @@ static void test_sumsig(void **state)
     h_teardown(&h);
 }
 
+/* Every real type through the harness, totals compared exactly (the
+ * values are integers, so float totals are exact too). */
+static void test_sumsig_all_types(void **state)
+{
+    (void)state;
+    static const tsr_dtype_t types[] = {TSR_U8,  TSR_U16, TSR_U32, TSR_U64, TSR_I8,  TSR_I16,
+                                        TSR_I32, TSR_I64, TSR_F32, TSR_F64, TSR_BOOL};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        tsr_dtype_t dt = types[k];
+        unsigned char *data = calloc(NFRAMES * NPIX, tsr_dtype_size(dt));
+        assert_non_null(data);
+        for (int i = 0; i < NFRAMES * NPIX; i++) {
+            int64_t v = (i * 7919) % 120 - (tsr__dtype_is_signed(dt) ? 60 : 0);
+            if (dt == TSR_BOOL)
+                v = i % 3 == 0;
+            if (dt == TSR_U32 || dt == TSR_U64)
+                v += 4000000000LL;
+            tsr__store_f64(data, dt, (size_t)i, (double)v);
+        }
+        harness_t h;
+        h_setup(&h, &tsr__udf_sumsig, dt);
+        assert_int_equal(h_init(&h), 0);
+        h_run(&h, data);
+        const double *r = h_result(&h, "intensity", TSR_KIND_NAV, TSR_F64);
+        for (int f = 0; f < NFRAMES; f++) {
+            double want = 0;
+            for (int p = 0; p < NPIX; p++)
+                want += load(data, dt, (size_t)(f * NPIX + p));
+            if (r[f] != want)
+                fail_msg("%s frame %d: %.17g != %.17g", tsr_dtype_name(dt), f, r[f], want);
+        }
+        h_teardown(&h);
+        free(data);
+    }
+}
+
+/* Frames longer than the 2^15-element blocks that 8/16-bit totals are
+ * first summed in (32-bit partials), at the extremes of each type. */
+static void test_sumsig_long_rows(void **state)
+{
+    (void)state;
+    enum { LEN = 3 * 32768 + 77 };
+    static const struct {
+        tsr_dtype_t dt;
+        double v;
+    } cases[] = {{TSR_U16, 65535}, {TSR_I16, -32768}, {TSR_I16, 32767},
+                 {TSR_U8, 255},    {TSR_I8, -128},    {TSR_BOOL, 1}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tsr_dtype_t dt = cases[k].dt;
+        unsigned char *data = malloc(2 * LEN * tsr_dtype_size(dt));
+        assert_non_null(data);
+        for (size_t i = 0; i < 2 * (size_t)LEN; i++)
+            tsr__store_f64(data, dt, i, i < LEN ? cases[k].v : ((i - LEN) % 2 ? cases[k].v : 0));
+        double out[2] = {0, 0};
+        tsr_view_t v = {.data = out, .dtype = TSR_F64, .rows = 2, .row_elems = 1};
+        tsr_udf_call_t c = {.bufs = &v, .n_bufs = 1};
+        tsr_tile_t t = {.data = data, .dtype = dt, .depth = 2, .sig_len = LEN};
+        assert_int_equal(tsr__udf_sumsig.process_tile(&c, &t), 0);
+        ASSERT_DBL_EQ(out[0], cases[k].v * LEN);
+        ASSERT_DBL_EQ(out[1], cases[k].v * (LEN / 2));
+        free(data);
+    }
+}
+
 /* ---- stddev ------------------------------------------------------------ */
 
-static void check_stddev(tsr_dtype_t dt, const void *data)
+/* Two-pass mean and variance of pixel p over all frames, in long double
+ * (a reference well below the tolerances used). */
+static void ref_moments(tsr_dtype_t dt, const void *data, int p, double *mean, double *var)
+{
+    long double m = 0, v = 0;
+    for (int f = 0; f < NFRAMES; f++)
+        m += (long double)load(data, dt, (size_t)(f * NPIX + p));
+    m /= NFRAMES;
+    for (int f = 0; f < NFRAMES; f++) {
+        long double d = (long double)load(data, dt, (size_t)(f * NPIX + p)) - m;
+        v += d * d;
+    }
+    *mean = (double)m;
+    *var = (double)(v / NFRAMES);
+}
+
+static void check_stddev_tol(tsr_dtype_t dt, const void *data, double tol)
 {
     harness_t h;
     h_setup(&h, &tsr__udf_stddev, dt);
     assert_int_equal(h_init(&h), 0);
+    assert_int_equal(h.init.input_dtype, TSR_DTYPE_NATIVE);
     h_run(&h, data);
     const double *var = h_result(&h, "var", TSR_KIND_SIG, TSR_F64);
     const double *sd = h_result(&h, "std", TSR_KIND_SIG, TSR_F64);
@@ -493,20 +575,18 @@ static void check_stddev(tsr_dtype_t dt, const void *data)
     const int64_t *nf = h_result(&h, "num_frames", TSR_KIND_SINGLE, TSR_I64);
     assert_int_equal(*nf, NFRAMES);
     for (int p = 0; p < NPIX; p++) {
-        double m = 0, v = 0;
-        for (int f = 0; f < NFRAMES; f++)
-            m += load(data, dt, (size_t)(f * NPIX + p));
-        m /= NFRAMES;
-        for (int f = 0; f < NFRAMES; f++) {
-            double d = load(data, dt, (size_t)(f * NPIX + p)) - m;
-            v += d * d;
-        }
-        v /= NFRAMES;
-        ASSERT_CLOSE(mean[p], m, 1e-13);
-        ASSERT_CLOSE(var[p], v, 1e-12);
-        ASSERT_CLOSE(sd[p], sqrt(v), 1e-12);
+        double m, v;
+        ref_moments(dt, data, p, &m, &v);
+        ASSERT_CLOSE(mean[p], m, 1e-15);
+        ASSERT_CLOSE(var[p], v, tol);
+        ASSERT_CLOSE(sd[p], sqrt(v), tol);
     }
     h_teardown(&h);
+}
+
+static void check_stddev(tsr_dtype_t dt, const void *data)
+{
+    check_stddev_tol(dt, data, 1e-12);
 }
 
 static void test_stddev(void **state)
@@ -521,6 +601,201 @@ static void test_stddev(void **state)
     }
     check_stddev(TSR_U16, d16);
     check_stddev(TSR_F32, df);
+}
+
+/* The float scheme for every type that takes it, with large offsets and
+ * small spreads.  Means are float64 numbers of the offset's magnitude, so
+ * the fold's mean differences carry an error of about ε·|offset|, and the
+ * variance one of about ε·|offset|/σ relative (σ ≈ 3.7 steps here; ε =
+ * 2^-52): the tolerance is eight times that. */
+static void test_stddev_float_types(void **state)
+{
+    (void)state;
+    static const struct {
+        tsr_dtype_t dt;
+        double offset, step;
+    } cases[] = {
+        {TSR_F32, 1.0e4, 0.125}, {TSR_F64, 1.0e8, 0.25}, {TSR_F64, -3.0, 0.001},
+        {TSR_U32, 4.0e9, 1},     {TSR_I32, -2.0e9, 3},   {TSR_U64, 1.0e12, 7},
+        {TSR_I64, -1.0e12, 5},   {TSR_F32, 0, 1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tsr_dtype_t dt = cases[k].dt;
+        unsigned char *data = calloc(NFRAMES * NPIX, tsr_dtype_size(dt));
+        assert_non_null(data);
+        for (int i = 0; i < NFRAMES * NPIX; i++)
+            tsr__store_f64(data, dt, (size_t)i,
+                           cases[k].offset + cases[k].step * (double)((i * 7919) % 13));
+        double tol = 8 * 0x1p-52 * (fabs(cases[k].offset) / (3.7 * cases[k].step) + 1);
+        check_stddev_tol(dt, data, tol);
+        free(data);
+    }
+}
+
+/* Finalize the run buffers of h (the last step of h_run). */
+static void stats_finalize(harness_t *h)
+{
+    tsr_view_t views[TSR_UDF_MAX_BUFFERS];
+    tsr_udf_call_t c = {.user_data = h->init.user_data,
+                        .state = h->init.state,
+                        .meta = &h->meta,
+                        .bufs = views,
+                        .n_bufs = h->init.n_buffers};
+    h->meta.valid = h->valid;
+    make_views(h, h->run, 0, NFRAMES, 0, NPIX, true, views);
+    assert_int_equal(h->def->finalize(&c), 0);
+}
+
+/* Ways to cut the 12 frames into tasks and tiles: task k is frames
+ * [bounds[k], bounds[k+1]) in tiles of depth[k] frames, so that the exact
+ * kernel's passes of 8, 4, 2 and 1 frames all occur. */
+typedef struct stats_plan {
+    int ntasks;
+    int64_t bounds[5], depth[4];
+} stats_plan_t;
+
+static const stats_plan_t stats_plans[] = {
+    {2, {0, 9, 12}, {9, 2}},             /* 8+1, then 2 and 1 */
+    {1, {0, 12}, {12}},                  /* 8+4 */
+    {3, {0, 5, 7, 12}, {3, 1, 7}},       /* 2+1, 1, then 4+2+1 */
+    {4, {0, 3, 6, 9, 12}, {4, 4, 4, 4}}, /* one task per three frames */
+};
+
+/* Exact results for integers of <= 16 bits: the private sums are the
+ * exact integers Σ(x - c) and Σ(x - c)² (c = 32768 for uint16), mean is
+ * Σx / N rounded once, var is (N·Q - S²) / N² from exact integers, and
+ * every plan gives the same bits. */
+static void check_stddev_exact(tsr_dtype_t dt, const void *data)
+{
+    const int64_t c = dt == TSR_U16 ? 32768 : 0;
+    double first[3][NPIX];
+    for (size_t k = 0; k < sizeof stats_plans / sizeof stats_plans[0]; k++) {
+        const stats_plan_t *pl = &stats_plans[k];
+        harness_t h;
+        h_setup(&h, &tsr__udf_stddev, dt);
+        assert_int_equal(h_init(&h), 0);
+        assert_int_equal(h.init.input_dtype, TSR_DTYPE_NATIVE);
+        for (int t = 0; t < pl->ntasks; t++)
+            h_task(&h, data, pl->bounds[t], pl->bounds[t + 1], pl->depth[t], t % 2 == 1);
+        stats_finalize(&h);
+        const int64_t *S = h_result(&h, "sum", TSR_KIND_SIG, TSR_I64);
+        const uint64_t *Q = h_result(&h, "sumsq", TSR_KIND_SIG, TSR_U64);
+        const double *out[3] = {h_result(&h, "var", TSR_KIND_SIG, TSR_F64),
+                                h_result(&h, "std", TSR_KIND_SIG, TSR_F64),
+                                h_result(&h, "mean", TSR_KIND_SIG, TSR_F64)};
+        assert_int_equal(*(const int64_t *)h_result(&h, "num_frames", TSR_KIND_SINGLE, TSR_I64),
+                         NFRAMES);
+        for (int p = 0; p < NPIX; p++) {
+            int64_t s = 0, sx = 0;
+            uint64_t q = 0;
+            for (int f = 0; f < NFRAMES; f++) {
+                int64_t x = (int64_t)load(data, dt, (size_t)(f * NPIX + p));
+                sx += x;
+                s += x - c;
+                q += (uint64_t)((x - c) * (x - c));
+            }
+            assert_int_equal(S[p], s);
+            assert_int_equal(Q[p], q);
+            unsigned __int128 num =
+                (unsigned __int128)NFRAMES * q - (unsigned __int128)((__int128)s * s);
+            double var = (double)((long double)num / (long double)(NFRAMES * NFRAMES));
+            ASSERT_DBL_EQ(out[0][p], var);
+            ASSERT_DBL_EQ(out[1][p], sqrt(var));
+            ASSERT_DBL_EQ(out[2][p], (double)sx / NFRAMES);
+            for (int i = 0; i < 3; i++) {
+                if (k == 0)
+                    first[i][p] = out[i][p];
+                else
+                    ASSERT_DBL_EQ(out[i][p], first[i][p]);
+            }
+        }
+        h_teardown(&h);
+    }
+    /* and within rounding of a two-pass variance */
+    check_stddev(dt, data);
+}
+
+static void test_stddev_exact_types(void **state)
+{
+    (void)state;
+    uint8_t du8[NFRAMES * NPIX], db[NFRAMES * NPIX];
+    int8_t di8[NFRAMES * NPIX];
+    uint16_t du16[NFRAMES * NPIX];
+    int16_t di16[NFRAMES * NPIX];
+    for (int f = 0; f < NFRAMES; f++)
+        for (int p = 0; p < NPIX; p++) {
+            int i = f * NPIX + p;
+            int r = (i * 7919 + 13) % 65536;
+            /* pixel 0: the low extreme in every frame, 1: the high one,
+             * 2: alternating (the largest variance), 3: constant */
+            int lo = p == 0 || (p == 2 && f % 2 == 0), hi = p == 1 || (p == 2 && f % 2 == 1);
+            du16[i] = (uint16_t)(lo ? 0 : hi ? 65535 : p == 3 ? 12345 : r);
+            di16[i] = (int16_t)(lo ? -32768 : hi ? 32767 : p == 3 ? -7 : r - 32768);
+            du8[i] = (uint8_t)(lo ? 0 : hi ? 255 : p == 3 ? 200 : r % 256);
+            di8[i] = (int8_t)(lo ? -128 : hi ? 127 : p == 3 ? -100 : r % 256 - 128);
+            db[i] = (uint8_t)(hi || (!lo && r % 3 == 0));
+        }
+    check_stddev_exact(TSR_U16, du16);
+    check_stddev_exact(TSR_I16, di16);
+    check_stddev_exact(TSR_U8, du8);
+    check_stddev_exact(TSR_I8, di8);
+    check_stddev_exact(TSR_BOOL, db);
+}
+
+/* Tiles whose bands overlap differently (never made by the runtime, but
+ * allowed by the contract): frames [0, 4) of rows 0-1, then frames [4, 12)
+ * of every row, then frames [0, 4) of rows 2-4 — the float scheme must
+ * fold each row with its own count.  A tile that is not whole rows is an
+ * error. */
+static void test_stddev_uneven_bands(void **state)
+{
+    (void)state;
+    double data[NFRAMES * NPIX];
+    for (int i = 0; i < NFRAMES * NPIX; i++)
+        data[i] = 100.0 + 0.5 * (double)((i * 31) % 17);
+    harness_t h;
+    h_setup(&h, &tsr__udf_stddev, TSR_F64);
+    assert_int_equal(h_init(&h), 0);
+    tsr_view_t views[TSR_UDF_MAX_BUFFERS];
+    tsr_udf_call_t c = {
+        .state = h.init.state, .meta = &h.meta, .bufs = views, .n_bufs = h.init.n_buffers};
+    void *ts = NULL;
+    assert_int_equal(h.def->task_start(&c, &ts), 0);
+    c.task_state = ts;
+    static const int64_t tiles[3][4] = {
+        {0, 4, 0, 2 * SIG_W}, {4, 8, 0, NPIX}, {0, 4, 2 * SIG_W, NPIX - 2 * SIG_W}};
+    for (int k = 0; k < 3; k++) {
+        int64_t f0 = tiles[k][0], dep = tiles[k][1], s0 = tiles[k][2], len = tiles[k][3];
+        void *td = make_tile(data, TSR_F64, TSR_F64, f0, dep, s0, len);
+        tsr_tile_t t = {.data = td,
+                        .dtype = TSR_F64,
+                        .depth = dep,
+                        .nav_index = f0,
+                        .row = f0,
+                        .sig_start = s0,
+                        .sig_len = len};
+        make_views(&h, h.run, f0, dep, s0, len, false, views);
+        assert_int_equal(h.def->process_tile(&c, &t), 0);
+        free(td);
+    }
+    void *td = make_tile(data, TSR_F64, TSR_F64, 0, 1, 3, 5);
+    tsr_tile_t bad = {.data = td, .dtype = TSR_F64, .depth = 1, .sig_start = 3, .sig_len = 5};
+    make_views(&h, h.run, 0, 1, 3, 5, false, views);
+    assert_int_equal(h.def->process_tile(&c, &bad), TSR_EINVAL);
+    free(td);
+    h.def->task_stop(&c, ts);
+    stats_finalize(&h);
+    const double *var = h_result(&h, "var", TSR_KIND_SIG, TSR_F64);
+    const double *mean = h_result(&h, "mean", TSR_KIND_SIG, TSR_F64);
+    assert_int_equal(*(const int64_t *)h_result(&h, "num_frames", TSR_KIND_SINGLE, TSR_I64),
+                     NFRAMES);
+    for (int p = 0; p < NPIX; p++) {
+        double m, v;
+        ref_moments(TSR_F64, data, p, &m, &v);
+        ASSERT_CLOSE(mean[p], m, 1e-14);
+        ASSERT_CLOSE(var[p], v, 1e-12);
+    }
+    h_teardown(&h);
 }
 
 static void test_stddev_no_frames(void **state)
@@ -733,6 +1008,418 @@ static void test_maskgen_direct(void **state)
     assert_non_null(strstr(err, "2-D"));
 }
 
+/* ---- masks: kernels and paths ------------------------------------------ */
+
+/* Deterministic pseudo-random numbers (PCG-style LCG, high bits). */
+static uint64_t rng_state = 1;
+static uint32_t rnd(void)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(rng_state >> 32);
+}
+
+static double rnd_unit(void)
+{
+    return rnd() / 4294967296.0;
+}
+
+/* n random elements of dt: the whole range for 8/16/32-bit integers,
+ * |v| < 2^40 for 64-bit ones (so that float64 sums stay exact), floats in
+ * [-30, 70). */
+static void fill_random(void *buf, tsr_dtype_t dt, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r = rnd();
+        switch (dt) {
+        case TSR_BOOL: ((uint8_t *)buf)[i] = (uint8_t)(r & 1); break;
+        case TSR_U8: ((uint8_t *)buf)[i] = (uint8_t)r; break;
+        case TSR_I8: ((int8_t *)buf)[i] = (int8_t)(uint8_t)r; break;
+        case TSR_U16: ((uint16_t *)buf)[i] = (uint16_t)r; break;
+        case TSR_I16: ((int16_t *)buf)[i] = (int16_t)(uint16_t)r; break;
+        case TSR_U32: ((uint32_t *)buf)[i] = r; break;
+        case TSR_I32: ((int32_t *)buf)[i] = (int32_t)r; break;
+        case TSR_U64: ((uint64_t *)buf)[i] = ((uint64_t)r << 8) ^ rnd(); break;
+        case TSR_I64: ((int64_t *)buf)[i] = ((int64_t)(int32_t)r) * 256 + (rnd() & 255); break;
+        case TSR_F32: ((float *)buf)[i] = (float)(rnd_unit() * 100 - 30); break;
+        case TSR_F64: ((double *)buf)[i] = rnd_unit() * 100 - 30; break;
+        default: fail_msg("fill_random: dtype %d", (int)dt);
+        }
+    }
+}
+
+/* Weights in [-1, 1), about a fifth of them zero. */
+static void fill_weights(float *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = rnd() % 5 == 0 ? 0.0f : (float)(rnd_unit() * 2 - 1);
+}
+
+static bool is_wide(tsr_dtype_t dt)
+{
+    return dt == TSR_U32 || dt == TSR_I32 || dt == TSR_U64 || dt == TSR_I64 || dt == TSR_F64;
+}
+
+/* got must equal want within the documented accuracy: 1e-5 of Σ|x·w| for
+ * float32-class data, 1e-12 for float64-class data. */
+static void check_close(const char *what, const char *isa, tsr_dtype_t dt, double got, double want,
+                        double scale)
+{
+    double tol = (is_wide(dt) ? 1e-12 : 1e-5) * scale + 1e-300;
+    if (!(fabs(got - want) <= tol))
+        fail_msg("%s (%s, %s): got %.17g, want %.17g (scale %.3g)", what, isa, tsr_dtype_name(dt),
+                 got, want, scale);
+}
+
+static const tsr_dtype_t kernel_types[] = {TSR_U8,  TSR_I8,  TSR_U16, TSR_I16, TSR_U32, TSR_I32,
+                                           TSR_U64, TSR_I64, TSR_F32, TSR_F64, TSR_BOOL};
+
+/* dot and dense of one ISA and dtype over depth frames of len pixels. */
+static void check_dot_dense(const tsr__masks_kernels_t *k, const char *isa, tsr_dtype_t dt,
+                            int64_t depth, int64_t len)
+{
+    const int64_t xs = len + 3; /* frames are not adjacent */
+    const size_t es = tsr_dtype_size(dt);
+    unsigned char *x = malloc((size_t)(depth * xs) * es);
+    float *w = malloc((size_t)len * sizeof *w);
+    assert_non_null(x);
+    assert_non_null(w);
+    fill_random(x, dt, (size_t)(depth * xs));
+    fill_weights(w, (size_t)len);
+
+    double acc[3 * TSR__MASKS_MAX_DEPTH];
+    for (int64_t i = 0; i < 3 * depth; i++)
+        acc[i] = 1.0; /* the kernels add */
+    k->dot(x, xs, depth, w, len, acc, 3);
+    for (int64_t f = 0; f < depth; f++) {
+        double want = 1.0, scale = 1.0;
+        for (int64_t p = 0; p < len; p++) {
+            double v = load(x, dt, (size_t)(f * xs + p));
+            want += v * w[p];
+            scale += fabs(v * w[p]);
+        }
+        check_close("dot", isa, dt, acc[f * 3], want, scale);
+        ASSERT_DBL_EQ(acc[f * 3 + 1], 1.0);
+    }
+
+    static const int64_t nds[] = {2, 3, 9, 17, 40, 70};
+    for (size_t q = 0; q < sizeof nds / sizeof nds[0]; q++) {
+        const int64_t nd = nds[q];
+        const int64_t ld =
+            (nd + TSR__MASKS_LD_ALIGN - 1) / TSR__MASKS_LD_ALIGN * TSR__MASKS_LD_ALIGN;
+        float *m = calloc((size_t)(len * ld), sizeof *m);
+        double *a = malloc((size_t)(depth * nd) * sizeof *a);
+        assert_non_null(m);
+        assert_non_null(a);
+        for (int64_t p = 0; p < len; p++)
+            fill_weights(m + p * ld, (size_t)nd);
+        for (int64_t i = 0; i < depth * nd; i++)
+            a[i] = -2.0;
+        k->dense(x, xs, depth, len, m, ld, nd, a);
+        for (int64_t f = 0; f < depth; f++)
+            for (int64_t j = 0; j < nd; j++) {
+                double want = -2.0, scale = 2.0;
+                for (int64_t p = 0; p < len; p++) {
+                    double v = load(x, dt, (size_t)(f * xs + p)) * m[p * ld + j];
+                    want += v;
+                    scale += fabs(v);
+                }
+                check_close("dense", isa, dt, a[f * nd + j], want, scale);
+            }
+        free(m);
+        free(a);
+    }
+    free(x);
+    free(w);
+}
+
+/* sum_runs and dot_runs over random runs, clipped to the tile's range
+ * [s0, s0 + len). */
+static void check_runs(const tsr__masks_kernels_t *k, const char *isa, tsr_dtype_t dt,
+                       int64_t depth, int64_t len)
+{
+    const int64_t xs = len + 1, s0 = 37, s1 = s0 + len;
+    const size_t es = tsr_dtype_size(dt);
+    unsigned char *x = malloc((size_t)(depth * xs) * es);
+    assert_non_null(x);
+    fill_random(x, dt, (size_t)(depth * xs));
+
+    /* runs over [0, s1 + 50): gaps of 0..40 pixels, lengths of 1..300 */
+    enum { MAXR = 4096 };
+    static tsr__masks_run_t runs[MAXR];
+    static float w[1 << 20];
+    int64_t nr = 0, nw = 0;
+    for (int64_t p = (int64_t)(rnd() % 40); p < s1 + 50 && nr < MAXR; nr++) {
+        int64_t l = rnd() % 4 == 0 ? 1 + (int64_t)(rnd() % 300) : 1 + (int64_t)(rnd() % 40);
+        if (nw + l > (int64_t)(sizeof w / sizeof w[0]))
+            break;
+        runs[nr] = (tsr__masks_run_t){p, l, nw, 1.0};
+        fill_weights(w + nw, (size_t)l);
+        nw += l;
+        p += l + (rnd() % 3 == 0 ? 0 : 1 + (int64_t)(rnd() % 40));
+    }
+
+    double out[TSR__MASKS_MAX_DEPTH], acc[2 * TSR__MASKS_MAX_DEPTH];
+    for (int64_t i = 0; i < 2 * depth; i++)
+        acc[i] = 0.5;
+    k->sum_runs(x, xs, depth, runs, nr, s0, s1, out);
+    k->dot_runs(x, xs, depth, runs, nr, s0, s1, w, acc, 2);
+    for (int64_t f = 0; f < depth; f++) {
+        double sum = 0, sscale = 0, dot = 0.5, dscale = 0.5;
+        for (int64_t i = 0; i < nr; i++)
+            for (int64_t p = runs[i].start; p < runs[i].start + runs[i].len; p++) {
+                if (p < s0 || p >= s1)
+                    continue;
+                double v = load(x, dt, (size_t)(f * xs + p - s0));
+                sum += v;
+                sscale += fabs(v);
+                dot += v * w[runs[i].woff + p - runs[i].start];
+                dscale += fabs(v * w[runs[i].woff + p - runs[i].start]);
+            }
+        if (!tsr__dtype_is_float(dt) && out[f] != sum) /* integer sums are exact */
+            fail_msg("sum_runs (%s, %s): got %.17g, want %.17g", isa, tsr_dtype_name(dt), out[f],
+                     sum);
+        check_close("sum_runs", isa, dt, out[f], sum, sscale);
+        check_close("dot_runs", isa, dt, acc[2 * f], dot, dscale);
+        ASSERT_DBL_EQ(acc[2 * f + 1], 0.5);
+    }
+    free(x);
+}
+
+/* Every kernel of every ISA this CPU runs, every element type, lengths
+ * around the vector widths and chunk sizes, frame counts around the
+ * kernels' frame blocks. */
+static void test_masks_kernels(void **state)
+{
+    (void)state;
+    static const int64_t lens[] = {1, 5, 16, 31, 64, 100, 1000, 5000};
+    static const int64_t depths[] = {1, 3, 4, 5, 8, 9};
+    for (int isa = 0; isa < TSR__MASKS_ISA_COUNT; isa++) {
+        if (!tsr__masks_isa_available((tsr__masks_isa_t)isa)) {
+            print_message("masks kernels: %s not available on this CPU\n",
+                          tsr__masks_isa_name((tsr__masks_isa_t)isa));
+            continue;
+        }
+        const char *name = tsr__masks_isa_name((tsr__masks_isa_t)isa);
+        for (size_t t = 0; t < sizeof kernel_types / sizeof kernel_types[0]; t++) {
+            tsr_dtype_t dt = kernel_types[t];
+            const tsr__masks_kernels_t *k = tsr__masks_kernels_get(dt, (tsr__masks_isa_t)isa);
+            assert_non_null(k);
+            for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+                for (size_t j = 0; j < sizeof depths / sizeof depths[0]; j++) {
+                    if (lens[i] >= 1000 && depths[j] != 5)
+                        continue; /* long rows: one odd depth is enough */
+                    check_dot_dense(k, name, dt, depths[j], lens[i]);
+                    check_runs(k, name, dt, depths[j], lens[i]);
+                }
+        }
+        /* 8/16-bit sums folded into 64 bits: runs longer than the int32
+         * lanes can hold, at the largest values. */
+        static const tsr_dtype_t big[] = {TSR_U8, TSR_U16, TSR_I16};
+        for (size_t t = 0; t < sizeof big / sizeof big[0]; t++) {
+            const int64_t len = 1200000, depth = 2;
+            const tsr__masks_kernels_t *k = tsr__masks_kernels_get(big[t], (tsr__masks_isa_t)isa);
+            size_t es = tsr_dtype_size(big[t]);
+            unsigned char *x = malloc((size_t)(len * depth) * es);
+            assert_non_null(x);
+            for (int64_t i = 0; i < len * depth; i++)
+                tsr__store_f64(x, big[t], (size_t)i,
+                               big[t] == TSR_U8    ? 255
+                               : big[t] == TSR_U16 ? 65535
+                                                   : -32768);
+            tsr__masks_run_t r = {0, len, -1, 1.0};
+            double out[2];
+            k->sum_runs(x, len, depth, &r, 1, 0, len, out);
+            double v = big[t] == TSR_U8 ? 255.0 : big[t] == TSR_U16 ? 65535.0 : -32768.0;
+            if (out[0] != v * (double)len || out[1] != v * (double)len)
+                fail_msg("long sum_runs (%s, %s): %.17g, %.17g, want %.17g", name,
+                         tsr_dtype_name(big[t]), out[0], out[1], v * (double)len);
+            free(x);
+        }
+    }
+    assert_true(tsr__masks_isa_available(tsr__masks_isa_best()));
+    assert_null(tsr__masks_kernels_get(TSR_C64, TSR__MASKS_ISA_PORTABLE));
+}
+
+/* A mask stack exercising both paths: generators, weighted masks with zero
+ * gaps, and 70 random masks (more than one 64-mask block); every use_sparse
+ * mode must give the same results as a direct computation, for several
+ * input types. */
+static void test_masks_paths(void **state)
+{
+    (void)state;
+    enum { NRAND = 70, NM = 4 + NRAND };
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/tsr_test_masks_paths_%d.npy", (int)getpid());
+    static float stack[NM][NPIX];
+    memset(stack, 0, sizeof stack);
+    for (int p = 0; p < NPIX; p++) {
+        /* weighted, with holes: every third pixel, weight varying */
+        stack[0][p] = p % 3 == 0 ? (float)(p - 12) * 0.25f : 0.0f;
+        /* constant 2.5 on two separate runs */
+        stack[1][p] = (p >= 3 && p < 8) || (p >= 17 && p < 24) ? 2.5f : 0.0f;
+        /* one pixel in each tile half, different weights */
+        stack[2][p] = p == 9 ? -1.5f : p == 10 ? 3.0f : 0.0f;
+        /* dense signed */
+        stack[3][p] = (float)((p * 7) % 11) - 5.0f;
+        for (int j = 0; j < NRAND; j++)
+            stack[4 + j][p] = (float)(rnd_unit() * 2 - 1);
+    }
+    write_npy(path, "<f4", "(74, 5, 5)", stack, sizeof stack);
+
+    static const tsr_dtype_t types[] = {TSR_U16, TSR_I16, TSR_U8,  TSR_F32,
+                                        TSR_I32, TSR_F64, TSR_BOOL};
+    static const char *modes[] = {"auto", "true", "false", NULL};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        tsr_dtype_t dt = types[t];
+        size_t es = tsr_dtype_size(dt);
+        unsigned char *data = malloc(NFRAMES * NPIX * es);
+        assert_non_null(data);
+        fill_random(data, dt, NFRAMES * NPIX);
+        for (size_t md = 0; md < sizeof modes / sizeof modes[0]; md++) {
+            harness_t h;
+            h_setup(&h, &tsr__udf_masks, dt);
+            h_param(&h, "mask", "disk:2,2,1.5");
+            h_param(&h, "mask", path);
+            h_param(&h, "mask", "ring:2,2,0.5,2");
+            if (modes[md])
+                h_param(&h, "use_sparse", modes[md]);
+            assert_int_equal(h_init(&h), 0);
+            assert_int_equal(h.init.input_dtype, TSR_DTYPE_NATIVE);
+            h_run(&h, data);
+            tsr_dtype_t out = is_wide(dt) ? TSR_F64 : TSR_F32;
+            const void *r = h_result(&h, "intensity", TSR_KIND_NAV, out);
+            const int n = NM + 2;
+            for (int f = 0; f < NFRAMES; f++)
+                for (int m = 0; m < n; m++) {
+                    double want = 0, scale = 0;
+                    for (int p = 0; p < NPIX; p++) {
+                        int y = p / SIG_W, x = p % SIG_W;
+                        double d2 = (x - 2) * (x - 2) + (y - 2) * (y - 2);
+                        double wt = m == 0       ? (d2 <= 2.25)
+                                    : m == n - 1 ? (d2 > 0.25 && d2 <= 4)
+                                                 : stack[m - 1][p];
+                        double v = load(data, dt, (size_t)(f * NPIX + p)) * wt;
+                        want += v;
+                        scale += fabs(v);
+                    }
+                    double got = load(r, out, (size_t)(f * n + m));
+                    char what[64];
+                    snprintf(what, sizeof what, "use_sparse=%s frame %d mask %d",
+                             modes[md] ? modes[md] : "(default)", f, m);
+                    check_close(what, "best", dt, got, want, scale + fabs(want) * 1e-2);
+                }
+            h_teardown(&h);
+        }
+        free(data);
+    }
+    unlink(path);
+}
+
+/* Allocation failures in masks init and task_start, SQLite style: fail the
+ * Nth allocation for N = 1, 2, ... until init and a task complete without
+ * reaching it; every failure is TSR_ENOMEM with a message and leaks
+ * nothing. */
+typedef struct fail_alloc {
+    long calls, fail_at, live;
+} fail_alloc_t;
+
+static void *fa_malloc(void *o, size_t n)
+{
+    fail_alloc_t *f = o;
+    if (++f->calls == f->fail_at)
+        return NULL;
+    void *p = malloc(n);
+    f->live += p != NULL;
+    return p;
+}
+
+static void *fa_realloc(void *o, void *p, size_t n)
+{
+    fail_alloc_t *f = o;
+    if (++f->calls == f->fail_at)
+        return NULL;
+    void *q = realloc(p, n);
+    f->live += q && !p;
+    return q;
+}
+
+static void fa_free(void *o, void *p)
+{
+    fail_alloc_t *f = o;
+    f->live -= p != NULL;
+    free(p);
+}
+
+static void test_masks_alloc_faults(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/tsr_test_masks_faults_%d.npy", (int)getpid());
+    float stack[3][NPIX];
+    for (int p = 0; p < NPIX; p++)
+        for (int j = 0; j < 3; j++)
+            stack[j][p] = (float)((p * (j + 3)) % 7) - 2.0f;
+    write_npy(path, "<f4", "(3, 5, 5)", stack, sizeof stack);
+    tsr_ctx_t *pctx;
+    tsr_params_t *params;
+    assert_int_equal(tsr_ctx_new(&pctx), 0);
+    assert_int_equal(tsr_params_new(pctx, &params), 0);
+    assert_int_equal(tsr_params_add(params, "mask", "disk:2,2,1"), 0);
+    assert_int_equal(tsr_params_add(params, "mask", path), 0);
+    assert_int_equal(tsr_params_add(params, "mask", "ring:2,2,1,2"), 0);
+    tsr_udf_meta_t meta = {.nav_shape = {.ndim = 2, .dims = {NAV_H, NAV_W}},
+                           .sig_shape = {.ndim = 2, .dims = {SIG_H, SIG_W}},
+                           .dataset_dtype = TSR_U16,
+                           .input_dtype = TSR_U16,
+                           .roi_count = NFRAMES};
+    for (long n = 1;; n++) {
+        fail_alloc_t f = {0, 0, 0};
+        tsr_allocator_t al = {fa_malloc, fa_realloc, fa_free, &f};
+        tsr_ctx_t *ctx;
+        assert_int_equal(tsr_ctx_new_with_allocator(&al, &ctx), 0);
+        const long base = f.live;
+        f.fail_at = f.calls + n;
+        tsr_udf_init_t in = {.params = params, .meta = &meta, .ctx = ctx};
+        int rc = tsr__udf_masks.init(&in);
+        if (rc == 0) {
+            tsr_udf_call_t c = {.state = in.state, .meta = &meta};
+            void *ts = NULL;
+            rc = tsr__udf_masks.task_start(&c, &ts);
+            if (rc == 0)
+                tsr__udf_masks.task_stop(&c, ts);
+            tsr__udf_masks.destroy(NULL, in.state);
+        } else if (!strstr(in.errmsg, "out of memory")) {
+            fail_msg("allocation %ld: init failed with '%s'", n, in.errmsg);
+        }
+        if (rc != 0 && rc != TSR_ENOMEM)
+            fail_msg("allocation %ld: code %d, expected TSR_ENOMEM", n, rc);
+        if (f.live != base)
+            fail_msg("allocation %ld failed: %ld blocks leaked", n, f.live - base);
+        const bool reached = f.calls >= f.fail_at;
+        tsr_ctx_free(ctx);
+        if (!reached) {
+            assert_int_equal(rc, 0);
+            break;
+        }
+    }
+    tsr_params_free(params);
+    tsr_ctx_free(pctx);
+    unlink(path);
+}
+
+static void test_masks_use_sparse_errors(void **state)
+{
+    (void)state;
+    harness_t h;
+    h_setup(&h, &tsr__udf_masks, TSR_U16);
+    h_param(&h, "mask", "disk:2,2,1");
+    h_param(&h, "use_sparse", "maybe");
+    assert_int_equal(h_init(&h), TSR_EINVAL);
+    if (!strstr(h.init.errmsg, "masks: use_sparse: expected auto, true or false, got 'maybe'"))
+        fail_msg("message '%s'", h.init.errmsg);
+    h_teardown(&h);
+}
+
 /* ---- pick -------------------------------------------------------------- */
 
 static void test_pick(void **state)
@@ -792,12 +1479,27 @@ static void test_pick_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sum_u16_exact),    cmocka_unit_test(test_sum_types),
-        cmocka_unit_test(test_sum_all_types),    cmocka_unit_test(test_sum_complex),
-        cmocka_unit_test(test_sumsig),           cmocka_unit_test(test_stddev),
-        cmocka_unit_test(test_stddev_no_frames), cmocka_unit_test(test_masks_generators),
-        cmocka_unit_test(test_masks_single_f64), cmocka_unit_test(test_masks_errors),
-        cmocka_unit_test(test_maskgen_direct),   cmocka_unit_test(test_pick),
+        cmocka_unit_test(test_sum_u16_exact),
+        cmocka_unit_test(test_sum_types),
+        cmocka_unit_test(test_sum_all_types),
+        cmocka_unit_test(test_sum_complex),
+        cmocka_unit_test(test_sumsig),
+        cmocka_unit_test(test_stddev),
+        cmocka_unit_test(test_stddev_no_frames),
+        cmocka_unit_test(test_sumsig_all_types),
+        cmocka_unit_test(test_sumsig_long_rows),
+        cmocka_unit_test(test_stddev_float_types),
+        cmocka_unit_test(test_stddev_exact_types),
+        cmocka_unit_test(test_stddev_uneven_bands),
+        cmocka_unit_test(test_masks_generators),
+        cmocka_unit_test(test_masks_single_f64),
+        cmocka_unit_test(test_masks_errors),
+        cmocka_unit_test(test_maskgen_direct),
+        cmocka_unit_test(test_masks_kernels),
+        cmocka_unit_test(test_masks_paths),
+        cmocka_unit_test(test_masks_use_sparse_errors),
+        cmocka_unit_test(test_masks_alloc_faults),
+        cmocka_unit_test(test_pick),
         cmocka_unit_test(test_pick_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,9 @@
  *
  * Everything here is static inline so that each UDF stays one file: the
  * dtype X-macro used to write type-specialised kernels, error helpers for
- * init, and the element-wise float64 merge used by every SIG/SINGLE
- * accumulator.  Nothing here allocates.
+ * init, the element-wise float64 merge used by every SIG/SINGLE
+ * accumulator, and the run-time choice between baseline and AVX2 kernels.
+ * Nothing here allocates.
  */
 #ifndef TSR_UDF_BUILTIN_H
 #define TSR_UDF_BUILTIN_H
@@ -13,6 +14,7 @@
 #include "core/core.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* The definition tables, one per line of src/udf/builtin.def. */
 #define TSR_UDF(name) extern const tsr_udf_def_t tsr__udf_##name;
@@ -79,6 +81,46 @@ static inline const char *tsr__builtin_skip_ws(const char *s)
     while (*s == ' ' || *s == '\t')
         s++;
     return s;
+}
+
+/* ---- instruction sets --------------------------------------------------
+ * The library is compiled for the baseline of its target (SSE2 on x86-64).
+ * A hot kernel may be compiled a second time for AVX2 by writing its body
+ * in a macro and instantiating it with and without TSR__BUILTIN_AVX2 (a
+ * function target attribute, never with FMA, so that float results do not
+ * depend on the CPU), then choosing per call with tsr__builtin_isa().
+ * target_clones would be shorter, but clang 14 emits the resolver of a
+ * static clone set as a global, exported symbol (two files with the same
+ * function name no longer link), and ifuncs tie us to glibc.
+ * The environment variable TSR_ISA=portable caps the choice at the
+ * portable kernels (tests use it to cover both versions on one machine). */
+typedef enum { TSR__BUILTIN_ISA_PORTABLE = 0, TSR__BUILTIN_ISA_AVX2 = 1 } tsr__builtin_isa_t;
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TSR__BUILTIN_HAVE_AVX2 1
+#define TSR__BUILTIN_AVX2 __attribute__((target("avx2")))
+#else
+#define TSR__BUILTIN_HAVE_AVX2 0
+#define TSR__BUILTIN_AVX2
+#endif
+
+/* The best instruction set for the kernels, probed once per file that
+ * asks (a relaxed atomic: every thread computes the same value).
+ * Thread-safe. */
+static inline tsr__builtin_isa_t tsr__builtin_isa(void)
+{
+    static _Atomic int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        v = TSR__BUILTIN_ISA_PORTABLE;
+#if TSR__BUILTIN_HAVE_AVX2
+        const char *cap = getenv("TSR_ISA");
+        if (__builtin_cpu_supports("avx2") && !(cap && strcmp(cap, "portable") == 0))
+            v = TSR__BUILTIN_ISA_AVX2;
+#endif
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return (tsr__builtin_isa_t)v;
 }
 
 #endif /* TSR_UDF_BUILTIN_H */

@@ -5,36 +5,102 @@
  *
  * Masks come from the repeatable parameter `mask`: a generator spec
  * (maskgen.h: disk, ring, point, rect) or the path of an .npy file holding
- * one sig-shaped mask or a stack (n, *sig_shape).  They are float32 and are
- * stored pixel-major (npix × n_masks) in init's state, so a tile's sig slice
- * [sig_start, sig_start + sig_len) is one contiguous block of mask rows.
+ * one sig-shaped mask or a stack (n, *sig_shape).  Weights are float32.
  *
- * Numerics: tiles arrive as float32 (float64 for 32/64-bit integer and
- * float64 data; numpy's result_type with float32), and the result has that
- * type.  Each frame·mask dot product of a tile is accumulated in float64
- * inside the kernel and then added (+=) to the result, because a frame may be
- * split over several tiles along sig.  One mask: a dot product with eight
- * float64 lanes; several: per pixel, the pixel value times the mask row, in
- * blocks of up to 64 masks held on the stack (vectorised over masks).
+ * Tiles arrive in the dataset's own type (TSR_DTYPE_NATIVE; float32 when
+ * corrections apply to integer data), so no float copy of the data is ever
+ * made: the kernels (masks_kernels.h) convert in registers.  At init every
+ * mask goes to one of two paths:
+ *  - dense: its weights are a column of a pixel-major matrix (npix × ld),
+ *    so a tile's sig slice [sig_start, sig_start + sig_len) is one
+ *    contiguous block of rows; several dense masks are one frames × masks
+ *    product per tile, a single one is a dot product per frame;
+ *  - sparse: its nonzero pixels as *runs* of consecutive pixels, sorted by
+ *    position (zero gaps of up to RUN_GAP pixels are bridged with zero
+ *    weights).  A run whose weights are all equal (the generators' masks)
+ *    stores no weights: its pixels are summed (exactly, for integer data)
+ *    and the sum multiplied once.  A tile visits only the runs of its sig
+ *    range (binary search), so a small disk touches a small part of each
+ *    frame.
+ * The parameter use_sparse chooses: true or false for every mask, or auto
+ * (the default), which estimates the cost of both per mask (the constants
+ * were measured; docs/udfs.md) and takes the cheaper.
+ *
+ * Numerics: the result is float32 for data that numpy's result_type with
+ * float32 keeps in float32 (8/16-bit integers, bool, float32), else
+ * float64.  The kernels compute float32-class data in float32 with partial
+ * sums of at most 128 products per lane folded into float64, and the other
+ * types in float64; each tile's per-frame sums are float64 and are then
+ * added (+=) to the result, because a frame may be split over several
+ * tiles along sig.  The sparse path never reads pixels outside its runs,
+ * so non-finite data elsewhere do not reach that mask's result.
  *
  * Complex data are rejected with TSR_EUNSUPPORTED for now.
  */
 #include "io/formats/npy/npy.h"
 #include "udf/builtin/builtin.h"
 #include "udf/builtin/maskgen.h"
+#include "udf/builtin/masks_kernels.h"
+
+#include <stdlib.h>
 
 enum { BUF_INTENSITY = 0 };
 
-/* Masks handled per pass over a tile's frame row; the accumulators live on
- * the stack. */
-#define MASK_BLOCK 64
+/* Frames processed together: the per-frame float64 sums of a group live in
+ * the task's scratch (FRAME_GROUP × n_masks). */
+#define FRAME_GROUP TSR__MASKS_MAX_DEPTH
+/* Tile depth asked for when the dense weights exceed DEEP_TILE_WEIGHTS
+ * bytes (see masks_init). */
+#define DEEP_TILE_DEPTH 32
+#define DEEP_TILE_WEIGHTS (12.0 * 1024 * 1024)
+/* Zero gaps of up to this many pixels inside a sparse mask's run are
+ * bridged (with zero weights) rather than starting a new run. */
+#define RUN_GAP 16
+
+/* Cost model of use_sparse=auto, per kernel ISA, in units of one pixel of
+ * a dot product (a weighted or constant-weight run pixel costs about the
+ * same: both are bound by loading the tile from L2).  Measured on 256×256
+ * uint16 tiles of 8 frames (docs/udfs.md). */
+typedef struct cost_model {
+    double run;        /* visiting one run */
+    double dense_min;  /* per frame pixel, the frames × masks product of up to 8 masks */
+    double dense_per8; /* per frame pixel and started group of 8 masks */
+} cost_model_t;
+
+static const cost_model_t cost_models[TSR__MASKS_ISA_COUNT] = {
+    [TSR__MASKS_ISA_PORTABLE] = {20, 4, 4},
+    [TSR__MASKS_ISA_AVX2] = {22, 10, 6},
+    [TSR__MASKS_ISA_AVX512] = {50, 8, 4.9},
+};
+
+typedef enum { SPARSE_AUTO = 0, SPARSE_ON, SPARSE_OFF } sparse_mode_t;
+
+typedef tsr__masks_run_t masks_run_t;
 
 typedef struct masks_state {
     tsr_ctx_t *ctx;
-    int64_t n;    /* masks */
-    int64_t npix; /* pixels per frame */
-    float *m;     /* npix × n, pixel-major */
+    int64_t n;      /* masks */
+    int64_t npix;   /* pixels per frame */
+    tsr_dtype_t in; /* tile dtype */
+    const tsr__masks_kernels_t *k;
+    /* dense masks: result column of each, weights npix × ld (ld = 1 for a
+     * single dense mask, else a multiple of TSR__MASKS_LD_ALIGN) */
+    int64_t nd, ld;
+    int64_t *dcol;
+    float *dm;
+    /* sparse masks: result column of each, runs[roff[k] .. roff[k+1]) */
+    int64_t ns;
+    int64_t *scol;
+    int64_t *roff;
+    masks_run_t *runs;
+    float *w;
 } masks_state_t;
+
+typedef struct masks_task {
+    double *acc;  /* FRAME_GROUP × n */
+    double *dacc; /* FRAME_GROUP × nd */
+    double sums[FRAME_GROUP];
+} masks_task_t;
 
 static const tsr_param_def_t masks_params[] = {
     {"mask", "string", NULL,
@@ -42,39 +108,12 @@ static const tsr_param_def_t masks_params[] = {
      ", or the path of an .npy file with one sig-shaped mask or a stack (n, *sig_shape). "
      "Repeat for several masks; results follow the order given.",
      true},
+    {"use_sparse", "string", "auto",
+     "auto, true or false: true visits only the nonzero pixels of each mask (as runs of "
+     "consecutive pixels), false multiplies every pixel (one frames x masks product); auto "
+     "chooses per mask by estimated cost (sparse for masks like a small disk or a ring).",
+     false},
 };
-
-/* ---- kernels ----------------------------------------------------------- */
-
-/* acc[0..nb) = Σ_p x[p] · M[p][m0 + m] for one frame row of len pixels;
- * M has n columns. */
-#define MASKS_KERNEL(NAME, T)                                                              \
-    static void NAME(const T *restrict x, int64_t len, const float *restrict M, int64_t n, \
-                     int64_t m0, int64_t nb, double *restrict acc)                         \
-    {                                                                                      \
-        if (n == 1) {                                                                      \
-            double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                        \
-            int64_t p = 0;                                                                 \
-            for (; p + 8 <= len; p += 8)                                                   \
-                for (int k = 0; k < 8; k++)                                                \
-                    l[k] += (double)x[p + k] * (double)M[p + k];                           \
-            for (int k = 0; p < len; p++, k++)                                             \
-                l[k] += (double)x[p] * (double)M[p];                                       \
-            acc[0] = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));    \
-            return;                                                                        \
-        }                                                                                  \
-        for (int64_t m = 0; m < nb; m++)                                                   \
-            acc[m] = 0;                                                                    \
-        for (int64_t p = 0; p < len; p++) {                                                \
-            const double xv = (double)x[p];                                                \
-            const float *restrict row = M + p * n + m0;                                    \
-            for (int64_t m = 0; m < nb; m++)                                               \
-                acc[m] += xv * (double)row[m];                                             \
-        }                                                                                  \
-    }
-MASKS_KERNEL(masks_dot_f32, float)
-MASKS_KERNEL(masks_dot_f64, double)
-#undef MASKS_KERNEL
 
 /* ---- init / destroy ---------------------------------------------------- */
 
@@ -83,7 +122,12 @@ static void masks_destroy(void *user_data, void *state)
     masks_state_t *st = state;
     if (!st)
         return;
-    tsr_free(st->ctx, st->m);
+    tsr_free(st->ctx, st->dcol);
+    tsr_free(st->ctx, st->dm);
+    tsr_free(st->ctx, st->scol);
+    tsr_free(st->ctx, st->roff);
+    tsr_free(st->ctx, st->runs);
+    tsr_free(st->ctx, st->w);
     tsr_free(st->ctx, st);
 }
 
@@ -168,6 +212,207 @@ static void free_chunks(tsr_ctx_t *ctx, mask_chunk_t *chunks, size_t n)
     tsr_free(ctx, chunks);
 }
 
+/* ---- sparse runs ------------------------------------------------------- */
+
+/* Scan one mask plane for its runs: nonzero pixels, with zero gaps of up to
+ * RUN_GAP pixels bridged.  If runs is non-NULL, fill runs and weights
+ * (weights at w + *nw); always count runs (*nr) and weights (*nw) and
+ * return the number of pixels the runs cover. */
+static int64_t scan_runs(const float *plane, int64_t npix, masks_run_t *runs, float *w, int64_t *nr,
+                         int64_t *nw)
+{
+    int64_t covered = 0;
+    int64_t p = 0;
+    while (p < npix) {
+        while (p < npix && plane[p] == 0.0f)
+            p++;
+        if (p == npix)
+            break;
+        int64_t start = p, last = p;
+        for (int64_t q = p + 1; q < npix && q - last <= RUN_GAP; q++)
+            if (plane[q] != 0.0f)
+                last = q;
+        const int64_t len = last + 1 - start;
+        bool uniform = true;
+        for (int64_t q = start + 1; q <= last && uniform; q++)
+            uniform = plane[q] == plane[start];
+        if (runs) {
+            masks_run_t *r = &runs[*nr];
+            r->start = start;
+            r->len = len;
+            r->uw = plane[start];
+            r->woff = uniform ? -1 : *nw;
+            if (!uniform)
+                memcpy(w + *nw, plane + start, (size_t)len * sizeof *w);
+        }
+        (*nr)++;
+        if (!uniform)
+            *nw += len;
+        covered += len;
+        p = last + 1;
+    }
+    return covered;
+}
+
+/* ---- init -------------------------------------------------------------- */
+
+static int parse_mode(tsr_udf_init_t *init, sparse_mode_t *mode)
+{
+    const char *v = tsr__params_value(init->params, masks_params,
+                                      sizeof masks_params / sizeof masks_params[0], "use_sparse");
+    bool b;
+    char err[200];
+    if (!v || strcmp(v, "auto") == 0) {
+        *mode = SPARSE_AUTO;
+        return 0;
+    }
+    if (tsr__parse_bool(v, &b, err, sizeof err, "use_sparse") < 0)
+        return tsr__builtin_init_fail(
+            init, TSR_EINVAL, "masks: use_sparse: expected auto, true or false, got '%s'", v);
+    *mode = b ? SPARSE_ON : SPARSE_OFF;
+    return 0;
+}
+
+/* Allocate count elements of size bytes (overflow-checked); NULL on
+ * failure. */
+static void *alloc_n(tsr_ctx_t *ctx, int64_t count, size_t size)
+{
+    size_t bytes;
+    if (count < 0 || !tsr__mul_size((size_t)count, size, &bytes))
+        return NULL;
+    return tsr_alloc(ctx, bytes ? bytes : 1);
+}
+
+/* Cost (cost_model_t units) of the dense path for d masks of npix pixels:
+ * a dot product for one, the frames × masks product for several. */
+static double dense_cost(const cost_model_t *cm, int64_t d, int64_t npix)
+{
+    if (d == 0)
+        return 0;
+    if (d == 1)
+        return (double)npix;
+    double c = cm->dense_per8 * (double)((d + 7) / 8);
+    return (double)npix * (c > cm->dense_min ? c : cm->dense_min);
+}
+
+typedef struct mask_cost {
+    double cost; /* of the sparse path */
+    int64_t j;
+} mask_cost_t;
+
+static int by_cost_desc(const void *a, const void *b)
+{
+    const mask_cost_t *x = a, *y = b;
+    return x->cost < y->cost ? 1 : x->cost > y->cost ? -1 : (x->j > y->j) - (x->j < y->j);
+}
+
+/* use_sparse=auto: the cheapest split, by the cost model.  Making a mask
+ * dense saves its sparse cost, so the dense set is always the d masks with
+ * the most expensive runs; try every d. */
+static void choose_auto(const cost_model_t *cm, mask_cost_t *mc, int64_t n, int64_t npix,
+                        bool *sparse)
+{
+    qsort(mc, (size_t)n, sizeof *mc, by_cost_desc);
+    double rest = 0;
+    for (int64_t i = 0; i < n; i++)
+        rest += mc[i].cost;
+    double best = rest;
+    int64_t best_d = 0;
+    for (int64_t d = 1; d <= n; d++) {
+        rest -= mc[d - 1].cost;
+        double t = dense_cost(cm, d, npix) + rest;
+        if (t < best) {
+            best = t;
+            best_d = d;
+        }
+    }
+    for (int64_t i = 0; i < n; i++)
+        sparse[mc[i].j] = i >= best_d;
+}
+
+/* Split the masks (n planes of npix floats, plane j at planes[j]) into the
+ * dense and sparse sets and build both. */
+static int build_paths(tsr_udf_init_t *init, masks_state_t *st, const float *const *planes,
+                       sparse_mode_t mode, tsr__masks_isa_t isa)
+{
+    tsr_ctx_t *ctx = init->ctx;
+    const int64_t n = st->n, npix = st->npix;
+    bool *sparse = alloc_n(ctx, n, sizeof *sparse);
+    mask_cost_t *mc = alloc_n(ctx, n, sizeof *mc);
+    int64_t *runs_of = alloc_n(ctx, 2 * n, sizeof *runs_of);
+    int rc = 0;
+    if (!sparse || !mc || !runs_of) {
+        rc = tsr__builtin_init_fail(init, TSR_ENOMEM, "masks: out of memory");
+        goto out;
+    }
+    const cost_model_t *cm = &cost_models[isa];
+    for (int64_t j = 0; j < n; j++) {
+        int64_t r = 0, w = 0;
+        int64_t covered = scan_runs(planes[j], npix, NULL, NULL, &r, &w);
+        runs_of[2 * j] = r;
+        runs_of[2 * j + 1] = w;
+        mc[j] = (mask_cost_t){(double)r * cm->run + (double)covered, j};
+        sparse[j] = mode == SPARSE_ON;
+    }
+    if (mode == SPARSE_AUTO)
+        choose_auto(cm, mc, n, npix, sparse);
+    int64_t nr = 0, nw = 0;
+    for (int64_t j = 0; j < n; j++) {
+        if (sparse[j]) {
+            st->ns++;
+            nr += runs_of[2 * j];
+            nw += runs_of[2 * j + 1];
+        } else {
+            st->nd++;
+        }
+    }
+    /* A single dense mask is a dot product (ld 1); several share the
+     * frames × masks product. */
+    st->ld = st->nd <= 1
+                 ? 1
+                 : (st->nd + TSR__MASKS_LD_ALIGN - 1) / TSR__MASKS_LD_ALIGN * TSR__MASKS_LD_ALIGN;
+    int64_t dm_elems = 0;
+    if (st->nd && !tsr__mul_i64(npix, st->ld, &dm_elems)) {
+        rc = tsr__builtin_init_fail(init, TSR_EOVERFLOW, "masks: %lld masks are too many",
+                                    (long long)n);
+        goto out;
+    }
+    st->dcol = alloc_n(ctx, st->nd, sizeof *st->dcol);
+    st->dm = alloc_n(ctx, dm_elems, sizeof *st->dm);
+    st->scol = alloc_n(ctx, st->ns, sizeof *st->scol);
+    st->roff = alloc_n(ctx, st->ns + 1, sizeof *st->roff);
+    st->runs = alloc_n(ctx, nr, sizeof *st->runs);
+    st->w = alloc_n(ctx, nw, sizeof *st->w);
+    if (!st->dcol || !st->dm || !st->scol || !st->roff || !st->runs || !st->w) {
+        rc = tsr__builtin_init_fail(init, TSR_ENOMEM, "masks: out of memory for %lld masks",
+                                    (long long)n);
+        goto out;
+    }
+    if (dm_elems)
+        memset(st->dm, 0, (size_t)dm_elems * sizeof *st->dm);
+    int64_t d = 0, s = 0;
+    nr = nw = 0;
+    for (int64_t j = 0; j < n; j++) {
+        if (sparse[j]) {
+            st->scol[s] = j;
+            st->roff[s++] = nr;
+            scan_runs(planes[j], npix, st->runs, st->w, &nr, &nw);
+        } else {
+            /* transpose into column d of the pixel-major matrix */
+            st->dcol[d] = j;
+            for (int64_t p = 0; p < npix; p++)
+                st->dm[p * st->ld + d] = planes[j][p];
+            d++;
+        }
+    }
+    st->roff[s] = nr;
+out:
+    tsr_free(ctx, sparse);
+    tsr_free(ctx, mc);
+    tsr_free(ctx, runs_of);
+    return rc;
+}
+
 static int masks_init(tsr_udf_init_t *init)
 {
     const tsr_udf_meta_t *meta = init->meta;
@@ -175,7 +420,9 @@ static int masks_init(tsr_udf_init_t *init)
     tsr_ctx_t *ctx = init->ctx;
     masks_state_t *st = NULL;
     mask_chunk_t *chunks = NULL;
+    const float **planes = NULL;
     size_t n_specs = 0;
+    sparse_mode_t mode = SPARSE_AUTO;
     int rc = 0;
 
     if (!tsr__dtype_valid(meta->dataset_dtype))
@@ -185,6 +432,8 @@ static int masks_init(tsr_udf_init_t *init)
         return tsr__builtin_init_fail(init, TSR_EUNSUPPORTED,
                                       "masks: complex data (%s) are not supported yet",
                                       tsr_dtype_name(meta->dataset_dtype));
+    if ((rc = parse_mode(init, &mode)) < 0)
+        return rc;
     for (size_t i = 0; i < tsr_params_count(p); i++) {
         const char *k, *v;
         if (tsr_params_at(p, i, &k, &v) == 0 && strcmp(k, "mask") == 0)
@@ -217,81 +466,173 @@ static int masks_init(tsr_udf_init_t *init)
     }
 
     st = tsr_alloc(ctx, sizeof *st);
-    if (!st) {
+    if (st) {
+        memset(st, 0, sizeof *st);
+        st->ctx = ctx;
+    }
+    planes = alloc_n(ctx, n, sizeof *planes);
+    if (!st || !planes) {
         rc = tsr__builtin_init_fail(init, TSR_ENOMEM, "masks: out of memory");
         goto fail;
     }
-    st->ctx = ctx;
     st->n = n;
     st->npix = npix;
-    size_t bytes;
-    if (!tsr__mul_size((size_t)npix, (size_t)n, &bytes) ||
-        !tsr__mul_size(bytes, sizeof(float), &bytes)) {
-        rc = tsr__builtin_init_fail(init, TSR_EOVERFLOW, "masks: %lld masks are too many",
-                                    (long long)n);
+    st->in = meta->input_dtype; /* what TSR_DTYPE_NATIVE delivers */
+    const tsr__masks_isa_t isa = tsr__masks_isa_best();
+    st->k = tsr__masks_kernels_get(st->in, isa);
+    if (!st->k) {
+        rc = tsr__builtin_init_fail(init, TSR_EUNSUPPORTED, "masks: no kernel for %s tiles",
+                                    tsr_dtype_name(st->in));
         goto fail;
     }
-    st->m = tsr_alloc(ctx, bytes);
-    if (!st->m) {
-        rc = tsr__builtin_init_fail(init, TSR_ENOMEM, "masks: out of memory for %lld masks",
-                                    (long long)n);
+    int64_t j = 0;
+    for (size_t i = 0; i < n_specs; i++)
+        for (int64_t q = 0; q < chunks[i].k; q++)
+            planes[j++] = chunks[i].data + q * npix;
+    if ((rc = build_paths(init, st, planes, mode, isa)) < 0)
         goto fail;
-    }
-    /* Transpose mask-major planes into pixel-major rows. */
-    int64_t m0 = 0;
-    for (size_t i = 0; i < n_specs; i++) {
-        for (int64_t j = 0; j < chunks[i].k; j++) {
-            const float *plane = chunks[i].data + j * npix;
-            for (int64_t px = 0; px < npix; px++)
-                st->m[px * n + m0 + j] = plane[px];
-        }
-        m0 += chunks[i].k;
-    }
+    tsr_free(ctx, planes);
+    planes = NULL;
     free_chunks(ctx, chunks, n_specs);
     chunks = NULL;
 
     tsr_dtype_t out =
         tsr__dtype_promote(meta->dataset_dtype, TSR_F32) == TSR_F32 ? TSR_F32 : TSR_F64;
     tsr__builtin_declare(init, "intensity", TSR_KIND_NAV, out, 0, 1, &n);
-    init->input_dtype = TSR_F32;
+    init->input_dtype = TSR_DTYPE_NATIVE;
     init->method = TSR_METHOD_TILE;
+    /* Many dense masks: their weights (npix × ld float32) no longer fit in
+     * the caches and are streamed once per tile, so deeper tiles read them
+     * for more frames (64 masks of 256 × 256: 32 frames per tile instead of
+     * 8 is 2× faster; up to 32 masks it makes no difference).  Only for
+     * frames of 32 KiB or more, which the default budget gives fewer than
+     * 32 per tile anyway. */
+    if (st->nd > 1 && (double)npix * (double)st->ld * sizeof(float) > DEEP_TILE_WEIGHTS &&
+        (double)npix * (double)tsr_dtype_size(st->in) >= 32768)
+        init->tile_depth = DEEP_TILE_DEPTH;
     init->state = st;
     return 0;
 
 fail:
+    tsr_free(ctx, planes);
     free_chunks(ctx, chunks, n_specs);
     masks_destroy(NULL, st);
     return rc;
 }
 
+/* ---- tasks ------------------------------------------------------------- */
+
+static int masks_task_start(const tsr_udf_call_t *c, void **task_state)
+{
+    const masks_state_t *st = c->state;
+    masks_task_t *ts = tsr_alloc(st->ctx, sizeof *ts);
+    if (!ts)
+        return tsr_udf_error(c, TSR_ENOMEM, "masks: out of memory");
+    ts->acc = alloc_n(st->ctx, FRAME_GROUP * st->n, sizeof *ts->acc);
+    ts->dacc = alloc_n(st->ctx, FRAME_GROUP * st->nd, sizeof *ts->dacc);
+    if (!ts->acc || !ts->dacc) {
+        tsr_free(st->ctx, ts->acc);
+        tsr_free(st->ctx, ts->dacc);
+        tsr_free(st->ctx, ts);
+        return tsr_udf_error(c, TSR_ENOMEM, "masks: out of memory");
+    }
+    *task_state = ts;
+    return 0;
+}
+
+static void masks_task_stop(const tsr_udf_call_t *c, void *task_state)
+{
+    const masks_state_t *st = c->state;
+    masks_task_t *ts = task_state;
+    if (!ts)
+        return;
+    tsr_free(st->ctx, ts->acc);
+    tsr_free(st->ctx, ts->dacc);
+    tsr_free(st->ctx, ts);
+}
+
 /* ---- processing -------------------------------------------------------- */
+
+/* The first run of runs[lo, hi) that ends after pixel p (runs are sorted
+ * and disjoint), or hi. */
+static int64_t first_run_after(const masks_run_t *runs, int64_t lo, int64_t hi, int64_t p)
+{
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (runs[mid].start + runs[mid].len <= p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* acc[f * n + col] += frame · mask for the G frames at x (frame stride
+ * len), over the tile's sig range [s0, s0 + len), for every mask. */
+static void group_products(const masks_state_t *st, masks_task_t *ts, const unsigned char *x,
+                           int64_t G, int64_t s0, int64_t len, double *acc)
+{
+    const tsr__masks_kernels_t *k = st->k;
+    const int64_t n = st->n;
+    if (st->nd == 1) {
+        k->dot(x, len, G, st->dm + s0, len, acc + st->dcol[0], n);
+    } else if (st->nd > 1) {
+        const int64_t nd = st->nd;
+        memset(ts->dacc, 0, (size_t)(G * nd) * sizeof *ts->dacc);
+        k->dense(x, len, G, len, st->dm + s0 * st->ld, st->ld, nd, ts->dacc);
+        for (int64_t f = 0; f < G; f++)
+            for (int64_t j = 0; j < nd; j++)
+                acc[f * n + st->dcol[j]] += ts->dacc[f * nd + j];
+    }
+    /* Sparse masks: consecutive runs of the same kind (constant weight uw,
+     * or weighted) go to one kernel call. */
+    const int64_t s1 = s0 + len;
+    for (int64_t q = 0; q < st->ns; q++) {
+        const masks_run_t *runs = st->runs;
+        const int64_t col = st->scol[q], hi = st->roff[q + 1];
+        int64_t i = first_run_after(runs, st->roff[q], hi, s0);
+        while (i < hi && runs[i].start < s1) {
+            int64_t j = i + 1;
+            if (runs[i].woff < 0) {
+                while (j < hi && runs[j].start < s1 && runs[j].woff < 0 && runs[j].uw == runs[i].uw)
+                    j++;
+                k->sum_runs(x, len, G, runs + i, j - i, s0, s1, ts->sums);
+                for (int64_t f = 0; f < G; f++)
+                    acc[f * n + col] += runs[i].uw * ts->sums[f];
+            } else {
+                while (j < hi && runs[j].start < s1 && runs[j].woff >= 0)
+                    j++;
+                k->dot_runs(x, len, G, runs + i, j - i, s0, s1, st->w, acc + col, n);
+            }
+            i = j;
+        }
+    }
+}
 
 static int masks_process_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
 {
     const masks_state_t *st = c->state;
+    masks_task_t *ts = c->task_state;
     const tsr_view_t *ov = &c->bufs[BUF_INTENSITY];
-    if (t->dtype != TSR_F32 && t->dtype != TSR_F64)
-        return tsr_udf_error(c, TSR_EUNSUPPORTED, "masks: expected float tiles, got %s",
-                             tsr_dtype_name(t->dtype));
+    if (t->dtype != st->in)
+        return tsr_udf_error(c, TSR_EUNSUPPORTED, "masks: expected %s tiles, got %s",
+                             tsr_dtype_name(st->in), tsr_dtype_name(t->dtype));
     const int64_t n = st->n, len = t->sig_len;
-    const float *M = st->m + t->sig_start * n;
-    double acc[MASK_BLOCK];
-    for (int64_t f = 0; f < t->depth; f++) {
-        for (int64_t m0 = 0; m0 < n; m0 += MASK_BLOCK) {
-            const int64_t nb = n - m0 < MASK_BLOCK ? n - m0 : MASK_BLOCK;
-            if (t->dtype == TSR_F32)
-                masks_dot_f32((const float *)t->data + f * len, len, M, n, m0, nb, acc);
-            else
-                masks_dot_f64((const double *)t->data + f * len, len, M, n, m0, nb, acc);
-            if (ov->dtype == TSR_F32) {
-                float *o = (float *)ov->data + f * n + m0;
-                for (int64_t m = 0; m < nb; m++)
-                    o[m] += (float)acc[m];
-            } else {
-                double *o = (double *)ov->data + f * n + m0;
-                for (int64_t m = 0; m < nb; m++)
-                    o[m] += acc[m];
-            }
+    const size_t fbytes = (size_t)len * tsr_dtype_size(t->dtype);
+    for (int64_t g0 = 0; g0 < t->depth; g0 += FRAME_GROUP) {
+        const int64_t G = t->depth - g0 < FRAME_GROUP ? t->depth - g0 : FRAME_GROUP;
+        double *acc = ts->acc;
+        memset(acc, 0, (size_t)(G * n) * sizeof *acc);
+        group_products(st, ts, (const unsigned char *)t->data + (size_t)g0 * fbytes, G,
+                       t->sig_start, len, acc);
+        if (ov->dtype == TSR_F32) {
+            float *o = (float *)ov->data + g0 * n;
+            for (int64_t i = 0; i < G * n; i++)
+                o[i] += (float)acc[i];
+        } else {
+            double *o = (double *)ov->data + g0 * n;
+            for (int64_t i = 0; i < G * n; i++)
+                o[i] += acc[i];
         }
     }
     return 0;
@@ -307,6 +648,8 @@ const tsr_udf_def_t tsr__udf_masks = {
     .n_params = sizeof masks_params / sizeof masks_params[0],
     .init = masks_init,
     .destroy = masks_destroy,
+    .task_start = masks_task_start,
+    .task_stop = masks_task_stop,
     .process_tile = masks_process_tile,
     .merge = NULL,
 };

@@ -19,6 +19,8 @@
  * integer sums below 2^53 are exact in float64.  The loops are branch-free
  * and vectorise (checked with -fopt-info-vec) for every type but the 64-bit
  * integers, which x86-64 cannot convert to double in SIMD before AVX-512.
+ * Each kernel is instantiated for the baseline and for AVX2 (builtin.h,
+ * tsr__builtin_isa) and sum_rows picks by CPU; both give the same bits.
  *
  * Complex input: the result `intensity` is complex64 (numpy's sum of a
  * complex64 array), accumulated as (re, im) pairs of float64 in the private
@@ -32,70 +34,78 @@
 
 /* dst[p] += src[f][p] for depth frames of len elements.  One function per
  * element type, generated from the dtype X-macro. */
-#define SUM_KERNEL(DT, T)                                                                 \
-    static void sum_rows_##DT(double *restrict dst, const T *restrict src, int64_t depth, \
-                              int64_t len)                                                \
-    {                                                                                     \
-        int64_t f = 0;                                                                    \
-        for (; f + 4 <= depth; f += 4) {                                                  \
-            const T *restrict s0 = src + f * len;                                         \
-            const T *restrict s1 = s0 + len;                                              \
-            const T *restrict s2 = s1 + len;                                              \
-            const T *restrict s3 = s2 + len;                                              \
-            for (int64_t p = 0; p < len; p++) {                                           \
-                double a = dst[p];                                                        \
-                a += (double)s0[p];                                                       \
-                a += (double)s1[p];                                                       \
-                a += (double)s2[p];                                                       \
-                a += (double)s3[p];                                                       \
-                dst[p] = a;                                                               \
-            }                                                                             \
-        }                                                                                 \
-        for (; f < depth; f++) {                                                          \
-            const T *restrict s = src + f * len;                                          \
-            for (int64_t p = 0; p < len; p++)                                             \
-                dst[p] += (double)s[p];                                                   \
-        }                                                                                 \
+#define SUM_KERNEL(DT, T, SUFFIX, ATTR)                                                 \
+    ATTR static void sum_rows_##DT##SUFFIX(double *restrict dst, const T *restrict src, \
+                                           int64_t depth, int64_t len)                  \
+    {                                                                                   \
+        int64_t f = 0;                                                                  \
+        for (; f + 4 <= depth; f += 4) {                                                \
+            const T *restrict s0 = src + f * len;                                       \
+            const T *restrict s1 = s0 + len;                                            \
+            const T *restrict s2 = s1 + len;                                            \
+            const T *restrict s3 = s2 + len;                                            \
+            for (int64_t p = 0; p < len; p++) {                                         \
+                double a = dst[p];                                                      \
+                a += (double)s0[p];                                                     \
+                a += (double)s1[p];                                                     \
+                a += (double)s2[p];                                                     \
+                a += (double)s3[p];                                                     \
+                dst[p] = a;                                                             \
+            }                                                                           \
+        }                                                                               \
+        for (; f < depth; f++) {                                                        \
+            const T *restrict s = src + f * len;                                        \
+            for (int64_t p = 0; p < len; p++)                                           \
+                dst[p] += (double)s[p];                                                 \
+        }                                                                               \
     }
-SUM_KERNEL(TSR_U32, uint32_t)
-SUM_KERNEL(TSR_U64, uint64_t)
-SUM_KERNEL(TSR_I32, int32_t)
-SUM_KERNEL(TSR_I64, int64_t)
-SUM_KERNEL(TSR_F32, float)
-SUM_KERNEL(TSR_F64, double)
-#undef SUM_KERNEL
+#define SUM_KERNELS(SUFFIX, ATTR)               \
+    SUM_KERNEL(TSR_U32, uint32_t, SUFFIX, ATTR) \
+    SUM_KERNEL(TSR_U64, uint64_t, SUFFIX, ATTR) \
+    SUM_KERNEL(TSR_I32, int32_t, SUFFIX, ATTR)  \
+    SUM_KERNEL(TSR_I64, int64_t, SUFFIX, ATTR)  \
+    SUM_KERNEL(TSR_F32, float, SUFFIX, ATTR)    \
+    SUM_KERNEL(TSR_F64, double, SUFFIX, ATTR)
+SUM_KERNELS(, )
+#if TSR__BUILTIN_HAVE_AVX2
+SUM_KERNELS(_avx2, TSR__BUILTIN_AVX2)
+#endif
 
 /* 8- and 16-bit integers: eight frames are first added in int32 (exact:
  * 8 · 65535 < 2^31), then converted once.  Integer additions are exact in
  * float64 too, so the result is bit-identical to eight single-frame passes,
  * with an eighth of the conversions and of the destination traffic. */
-#define SUM_KERNEL_SMALL(DT, T)                                                           \
-    static void sum_rows_##DT(double *restrict dst, const T *restrict src, int64_t depth, \
-                              int64_t len)                                                \
-    {                                                                                     \
-        int64_t f = 0;                                                                    \
-        for (; f + 8 <= depth; f += 8) {                                                  \
-            const T *restrict s = src + f * len;                                          \
-            for (int64_t p = 0; p < len; p++) {                                           \
-                int32_t a = (int32_t)s[p] + (int32_t)s[p + len];                          \
-                a += (int32_t)s[p + 2 * len] + (int32_t)s[p + 3 * len];                   \
-                a += (int32_t)s[p + 4 * len] + (int32_t)s[p + 5 * len];                   \
-                a += (int32_t)s[p + 6 * len] + (int32_t)s[p + 7 * len];                   \
-                dst[p] += (double)a;                                                      \
-            }                                                                             \
-        }                                                                                 \
-        for (; f < depth; f++) {                                                          \
-            const T *restrict s = src + f * len;                                          \
-            for (int64_t p = 0; p < len; p++)                                             \
-                dst[p] += (double)s[p];                                                   \
-        }                                                                                 \
+#define SUM_KERNEL_SMALL(DT, T, SUFFIX, ATTR)                                           \
+    ATTR static void sum_rows_##DT##SUFFIX(double *restrict dst, const T *restrict src, \
+                                           int64_t depth, int64_t len)                  \
+    {                                                                                   \
+        int64_t f = 0;                                                                  \
+        for (; f + 8 <= depth; f += 8) {                                                \
+            const T *restrict s = src + f * len;                                        \
+            for (int64_t p = 0; p < len; p++) {                                         \
+                int32_t a = (int32_t)s[p] + (int32_t)s[p + len];                        \
+                a += (int32_t)s[p + 2 * len] + (int32_t)s[p + 3 * len];                 \
+                a += (int32_t)s[p + 4 * len] + (int32_t)s[p + 5 * len];                 \
+                a += (int32_t)s[p + 6 * len] + (int32_t)s[p + 7 * len];                 \
+                dst[p] += (double)a;                                                    \
+            }                                                                           \
+        }                                                                               \
+        for (; f < depth; f++) {                                                        \
+            const T *restrict s = src + f * len;                                        \
+            for (int64_t p = 0; p < len; p++)                                           \
+                dst[p] += (double)s[p];                                                 \
+        }                                                                               \
     }
-SUM_KERNEL_SMALL(TSR_U8, uint8_t)
-SUM_KERNEL_SMALL(TSR_U16, uint16_t)
-SUM_KERNEL_SMALL(TSR_I8, int8_t)
-SUM_KERNEL_SMALL(TSR_I16, int16_t)
-SUM_KERNEL_SMALL(TSR_BOOL, uint8_t)
-#undef SUM_KERNEL_SMALL
+#define SUM_KERNELS_SMALL(SUFFIX, ATTR)               \
+    SUM_KERNEL_SMALL(TSR_U8, uint8_t, SUFFIX, ATTR)   \
+    SUM_KERNEL_SMALL(TSR_U16, uint16_t, SUFFIX, ATTR) \
+    SUM_KERNEL_SMALL(TSR_I8, int8_t, SUFFIX, ATTR)    \
+    SUM_KERNEL_SMALL(TSR_I16, int16_t, SUFFIX, ATTR)  \
+    SUM_KERNEL_SMALL(TSR_BOOL, uint8_t, SUFFIX, ATTR)
+SUM_KERNELS_SMALL(, )
+#if TSR__BUILTIN_HAVE_AVX2
+SUM_KERNELS_SMALL(_avx2, TSR__BUILTIN_AVX2)
+#endif
 
 /* Real tile into a complex (re, im) float64 accumulator: only the real
  * parts change.  Reached only when a complex dataset is delivered as real
@@ -112,6 +122,18 @@ static void sum_rows_real_to_pairs(double *dst, const void *src, tsr_dtype_t dt,
  * per element.  Returns false for a type without a kernel. */
 static bool sum_rows(double *dst, const void *src, tsr_dtype_t dt, int64_t depth, int64_t len)
 {
+#if TSR__BUILTIN_HAVE_AVX2
+    if (tsr__builtin_isa() >= TSR__BUILTIN_ISA_AVX2) {
+        switch (dt) {
+#define SUM_CASE(DT, T) \
+    case DT: sum_rows_##DT##_avx2(dst, (const T *)src, depth, len); return true;
+            TSR__BUILTIN_REAL_TYPES(SUM_CASE)
+#undef SUM_CASE
+        case TSR_C64: sum_rows_TSR_F32_avx2(dst, (const float *)src, depth, 2 * len); return true;
+        default: return false;
+        }
+    }
+#endif
     switch (dt) {
 #define SUM_CASE(DT, T) \
     case DT: sum_rows_##DT(dst, (const T *)src, depth, len); return true;
