@@ -5,6 +5,7 @@
 #               the executor and runtime unit tests under ThreadSanitizer)
 # Other targets: build, build-asan, demo, format, format-check, fuzz (libFuzzer, FUZZ_SECONDS per
 # target, default 60), clean.
+# make bench: build, then the benchmark against its baselines (bench/run.py; options in BENCH_ARGS).
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
@@ -79,6 +80,10 @@ format-check:
 	@clang-format --dry-run --Werror $(C_SOURCES) || \
 	  { echo "format-check: run 'make format' (clang-format, .clang-format)" >&2; exit 1; }
 	@echo "format-check: $(words $(C_SOURCES)) files formatted"
+
+.PHONY: bench
+bench: build
+	/usr/bin/python3 bench/run.py --build $(BUILD) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(DEMO)

@@ -147,6 +147,22 @@ out:
 
 /* ---- main --------------------------------------------------------------- */
 
+/* A JSON string literal of s (quotes, backslashes, control characters escaped). */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -325,12 +341,15 @@ int main(int argc, char **argv)
         repeat % 2 ? sorted[repeat / 2] : 0.5 * (sorted[repeat / 2 - 1] + sorted[repeat / 2]);
     const double bytes = (double)frames * (double)frame_bytes;
 
-    printf("{\"tool\":\"ceiling\",\"case\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
-           "\"threads\":%lld,\"block_bytes\":%lld,\"unroll\":%lld,\"fadvise\":%s,"
+    printf("{\"tool\":\"ceiling\",\"case\":");
+    json_str(label);
+    printf(",\"method\":\"%s\",\"path\":", method);
+    json_str(path);
+    printf(",\"threads\":%lld,\"block_bytes\":%lld,\"unroll\":%lld,\"fadvise\":%s,"
            "\"native\":%s,\"status\":\"ok\",\"frames\":%lld,\"frame_bytes\":%lld,"
            "\"bytes\":%.0f,\"warmup\":%lld,\"repeat\":%lld,\"times_s\":[",
-           label, method, path, (long long)threads, (long long)(block_frames * (size_t)frame_bytes),
-           (long long)unroll, fadvise ? "true" : "false",
+           (long long)threads, (long long)(block_frames * (size_t)frame_bytes), (long long)unroll,
+           fadvise ? "true" : "false",
 #ifdef CEILING_NATIVE
            "true",
 #else

@@ -4,7 +4,7 @@
     /usr/bin/python3 bench/numpy_baseline.py PATH --shape 128,128,256,256 [--dtype <u2]
         [--offset BYTES | --npy] [--case NAME]... [--mask-disk CX,CY,R]
         [--sparse-disk CX,CY,R] [--masks16 FILE.npy] [--pick I,J,...]
-        [--chunk-mib 64] [--warmup 1] [--repeat 5]
+        [--chunk-mib 64] [--warmup 1] [--repeat 5] [--reuse-memmap]
 
 The file is opened with np.memmap (np.load(mmap_mode='r') for --npy) and walked in chunks
 of whole frames of about --chunk-mib MiB; per chunk one vectorised operation does the work of
@@ -22,7 +22,11 @@ dtype=float64; einsum for the sum of squares), so that the baseline is a careful
     pick     np.array(mm[i]) for a few flat frame indices
 
 Each case runs `warmup` untimed times, then `repeat` timed ones (time.perf_counter around the
-whole pass, including the memmap's page faults and the float conversions). One JSON line per
+whole pass, including the memmap's page faults and the float conversions).  The memmap is made
+anew (untimed) before every pass, as Tessera's driver opens its dataset anew for every run: a
+pass over a mapping whose page tables an earlier pass populated is 2-3x faster on this kind of
+VM, an advantage a script that opens a file and analyses it once does not have.
+--reuse-memmap keeps one memmap for all passes (an interactive session's case). One JSON line per
 case goes to stdout with the fields of tsr-bench's output (min/median/max seconds, GB/s of
 input bytes = frames × frame bytes, "checksum" = sum of the first result) plus the BLAS
 library numpy uses (read from /proc/self/maps after a matrix product) and the OPENBLAS_*
@@ -103,8 +107,8 @@ def case_stddev(mm, fpc, a):
         s2 += np.einsum("ij,ij->j", x, x)
     n = mm.shape[0]
     mean = s1 / n
-    var = s2 / n - mean * mean
-    return mean  # var and std are a few more sig-sized operations
+    np.sqrt(np.maximum(s2 / n - mean * mean, 0))  # var and std, as Tessera's finalize forms them
+    return mean
 
 
 def case_dot(mm, fpc, m):
@@ -142,19 +146,25 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--label-suffix", default="", help="appended to each case label")
+    ap.add_argument("--reuse-memmap", action="store_true",
+                    help="one memmap for all passes (default: a new one for each)")
     a = ap.parse_args()
 
     shape = tuple(int(v) for v in a.shape.split(","))
     sig = shape[2:]
     npix = int(np.prod(sig))
     nframes = int(np.prod(shape[:2]))
-    if a.npy:
-        arr = np.load(a.path, mmap_mode="r")
-        mm = arr.reshape(-1, npix)[:nframes]
-        dtype = arr.dtype
-    else:
-        dtype = np.dtype(a.dtype)
-        mm = np.memmap(a.path, dtype=dtype, mode="r", offset=a.offset, shape=(nframes, npix))
+
+    def open_mm():
+        """The frames as a (frames, npix) memmap view."""
+        if a.npy:
+            arr = np.load(a.path, mmap_mode="r")
+            return arr.reshape(-1, npix)[:nframes]
+        return np.memmap(a.path, dtype=np.dtype(a.dtype), mode="r", offset=a.offset,
+                         shape=(nframes, npix))
+
+    mm = open_mm()
+    dtype = mm.dtype
     frame_bytes = npix * dtype.itemsize
     fpc = max(1, int(a.chunk_mib * 2**20 // frame_bytes))
 
@@ -186,6 +196,9 @@ def main():
         fn, arg, frames = cases[name]
         times = []
         for i in range(a.warmup + a.repeat):
+            if not a.reuse_memmap:
+                del mm  # unmapped: the next pass maps and faults the file in again
+                mm = open_mm()
             t0 = time.perf_counter()
             res = fn(mm, fpc, arg)
             t1 = time.perf_counter()
@@ -199,6 +212,7 @@ def main():
         print(json.dumps({
             "tool": "numpy", "case": name + a.label_suffix, "path": a.path,
             "threads": "default", "backend": "memmap", "status": "ok",
+            "reuse_memmap": a.reuse_memmap,
             "frames": frames, "frame_bytes": frame_bytes, "bytes": nbytes,
             "chunk_frames": fpc, "warmup": a.warmup, "repeat": a.repeat,
             "times_s": [round(t, 6) for t in times],

@@ -21,7 +21,8 @@ What it does, in order (see docs/performance.md for the results and their analys
    and at the end of the run (the better median is the reference, so a busy moment of the
    machine cannot make a case look better than it is); the same ceiling built with
    -march=native and a mmap variant, for reference; numpy (bench/numpy_baseline.py on
-   /usr/bin/python3) for each case.
+   /usr/bin/python3) for each case, with a new memmap for every pass (as tsr-bench opens its
+   dataset anew for every run) and again with one memmap kept for all passes.
 4. Tessera (bench/tsr-bench.c through the public API) for every case — sum, sumsig, stddev,
    masks with one disk, 16 dense masks and one sparse disk, pick, and every other UDF that
    `tessera list udfs --json` lists (required parameters filled from a table of defaults by
@@ -32,7 +33,7 @@ What it does, in order (see docs/performance.md for the results and their analys
    stddev and 16 masks (--full: every case).
 5. Latency: `tessera run sum` on the 512 MiB file from process start to the result file
    written (median of --latency-runs runs, hot cache), and the same for one frame.
-6. Memory: peak RSS (os.wait4's ru_maxrss of the child) of `tessera run sum,sumsig,stddev` on
+6. Memory: peak RSS (ru_maxrss, through bench/peak-rss) of `tessera run sum,sumsig,stddev` on
    a 1 GiB and a 4 GiB dataset of 256×256 frames, for each backend, with their ratio.
 7. Prints a table (median GB/s of input bytes, min–max, ratio to the ceiling at the same
    thread count, ratio to numpy, speed-up from 1 to 2 threads), the latency and memory
@@ -48,6 +49,7 @@ import os
 import platform
 import random
 import re
+import resource
 import statistics
 import struct
 import subprocess
@@ -73,6 +75,7 @@ PARAM_DEFAULTS = {
 }
 
 # The issue's targets (2 threads, hot cache): fraction of the ceiling, for the table's check.
+NUMPY_CASES = ("sum", "sumsig", "stddev", "mask1", "masks16", "sparse", "pick")
 TARGETS = {"sum": 0.85, "sumsig": 0.85, "mask1": 0.85, "stddev": 0.50, "masks16": 0.40,
            "sparse": 0.85}
 
@@ -146,6 +149,9 @@ class Dataset:
         return ",".join(map(str, self.nav + SIG))
 
 
+generated = []
+
+
 def generate(gen, scratch, nav):
     """The raw file of a nav×256×256 u16 scan, generated unless present."""
     path = os.path.join(scratch, "raw_%s_256x256_u2.raw" % "x".join(map(str, nav)))
@@ -156,6 +162,7 @@ def generate(gen, scratch, nav):
         subprocess.run([gen, "random", tmp, "--shape", "%d,%d,256,256" % nav, "--dtype", "u2"],
                        check=True, stdout=subprocess.DEVNULL)
         os.replace(tmp, path)
+        generated.append(path)
     return Dataset(path, nav)
 
 
@@ -185,6 +192,7 @@ def write_npy_copy(raw):
                     raise SystemExit("run.py: copy to %s failed" % tmp)
                 left -= n
         os.replace(tmp, path)
+        generated.append(path)
     return Dataset(path, raw.nav, fmt="npy", offset=len(hdr))
 
 
@@ -221,16 +229,44 @@ def warm(path, max_age=30.0):
 
 # ---- measurements ---------------------------------------------------------------------
 
+def cpu_busy():
+    """(CPU seconds used on this machine by everything so far, of which steal)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+    return busy / hz, (v[7] if len(v) > 7 else 0) / hz
+
+
+def run_measured(cmd):
+    """Run cmd; returns (returncode, stdout, stderr, others), where `others` is the share of
+    the machine's CPU time used by other processes (and the hypervisor's steal) while it ran:
+    the interference behind a noisy figure."""
+    def children_cpu():
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    c0, (b0, _) = children_cpu(), cpu_busy()
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate()
+    t1 = time.perf_counter()
+    c1, (b1, _) = children_cpu(), cpu_busy()
+    others = max(0.0, (b1 - b0) - (c1 - c0)) / ((t1 - t0) * (os.cpu_count() or 1))
+    return p.returncode, out, err, min(1.0, others)
+
+
 def run_json(cmd):
-    """Run a benchmark program that prints one JSON line; None if it failed outright."""
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    """Run a benchmark program that prints one JSON line; a status "n/a" row if it failed."""
+    rc, out, err, others = run_measured(cmd)
+    line = out.strip().splitlines()[-1] if out.strip() else ""
     try:
         d = json.loads(line)
     except ValueError:
-        log("  failed (%d): %s" % (p.returncode, (p.stderr or p.stdout).strip()[-300:]))
-        return {"status": "n/a", "error": (p.stderr or p.stdout).strip()[-300:]}
+        log("  failed (%d): %s" % (rc, (err or out).strip()[-300:]))
+        return {"status": "n/a", "error": (err or out).strip()[-300:], "others_cpu": others}
     d["loadavg"] = loadavg()
+    d["others_cpu"] = others
     return d
 
 
@@ -268,24 +304,26 @@ def tessera_case(args, case, ds, threads, backend, value, executor="threads"):
     return d
 
 
-def numpy_cases(args, ds, cases, masks16, label_suffix=""):
+def numpy_cases(args, ds, cases, masks16, reuse=False):
+    """numpy rows for the cases; reuse: one memmap for all passes (default: a new one for each,
+    as tsr-bench opens its dataset anew for each run)."""
     warm(ds.path)
     cmd = ["/usr/bin/python3", os.path.join(HERE, "numpy_baseline.py"), ds.path,
            "--shape", ds.shape_arg(), "--masks16", masks16, "--repeat", str(args.repeat),
            "--mask-disk", MASK_DISK.split(":")[1], "--sparse-disk", SPARSE_DISK.split(":")[1],
-           "--pick", ",".join(map(str, pick_frames(ds))), "--label-suffix", label_suffix]
+           "--pick", ",".join(map(str, pick_frames(ds)))]
     cmd += ["--npy"] if ds.fmt == "npy" else ["--offset", str(ds.offset)]
-    for c in cases:
-        cmd += ["--case", c]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    cmd += ["--reuse-memmap"] if reuse else []
     out = []
-    for line in p.stdout.splitlines():
-        d = json.loads(line)
+    for c in cases:  # one process per case, so that each has its own interference figure
+        d = run_json(cmd + ["--case", c])
+        if d.get("status") != "ok":
+            log("  numpy baseline %s failed" % c)
+            continue
         d["file"] = ds.fmt
-        d["loadavg"] = loadavg()
         out.append(d)
-    if p.returncode:
-        log("  numpy baseline failed: %s" % p.stderr.strip()[-500:])
+        log("numpy %-12s %s GB/s%s" % (d["case"] + " " + d["file"], fmt_gbps(d),
+                                       " (memmap reused)" if reuse else ""))
     return out
 
 
@@ -314,27 +352,50 @@ def latency(args, tessera, ds, out, extra=(), runs=15):
             "loadavg": loadavg()}
 
 
-def peak_rss(tessera, ds, outdir, backend, runs=3):
-    """Peak RSS (bytes) of `tessera run sum,sumsig,stddev`, the median of a few runs, and the
-    bytes of the results written (one .npy per buffer)."""
+def peak_rss(peak_exe, tessera, ds, outdir, backend, runs=3):
+    """Peak RSS (bytes) of `tessera run sum,sumsig,stddev`, the median of a few runs, measured
+    by bench/peak-rss (ru_maxrss of the process alone: started from this Python process it
+    would include Python's own); the peaks of its anonymous and file-backed parts, sampled
+    from /proc/PID/status every 2 ms (mapped page cache counts in RSS but is no copy); and
+    the bytes of the results written (one .npy per buffer)."""
     if backend not in PAGE_CACHE_BYPASS:
         warm(ds.path)
-    cmd = [tessera, "run", "sum,sumsig,stddev", ds.path] + ds.tessera_args() + \
+    cmd = [peak_exe, tessera, "run", "sum,sumsig,stddev", ds.path] + ds.tessera_args() + \
           ["--io-backend", backend, "-o", outdir + "/", "--quiet"]
-    rss, result_bytes = [], 0
+    rss, anon, fil, result_bytes = [], [], [], 0
     for _ in range(runs):
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, ru = os.wait4(p.pid, 0)
-        err = p.stderr.read().decode().strip()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        peak = {"RssAnon": 0, "RssFile": 0}
+        child = None
+        while p.poll() is None:  # sample the split of RSS into anonymous and file-backed pages
+            try:
+                if child is None:
+                    with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                        child = int(f.read().split()[0])
+                with open("/proc/%d/status" % child) as f:
+                    for line in f:
+                        k, _, v = line.partition(":")
+                        if k in peak:
+                            peak[k] = max(peak[k], int(v.split()[0]) * 1024)
+            except (OSError, ValueError, IndexError):
+                pass
+            time.sleep(0.002)
+        err = p.stderr.read().strip().splitlines()
         p.stderr.close()
-        p.returncode = os.waitstatus_to_exitcode(status)
-        if p.returncode:
-            return {"status": "n/a", "error": err}
-        rss.append(ru.ru_maxrss * 1024)
+        try:
+            res = json.loads(err[-1])
+        except (ValueError, IndexError):
+            res = {}
+        if p.returncode or "maxrss_bytes" not in res:
+            return {"status": "n/a", "error": " ".join(err)[-200:] or "exit %d" % p.returncode}
+        rss.append(res["maxrss_bytes"])
+        anon.append(peak["RssAnon"])
+        fil.append(peak["RssFile"])
         result_bytes = sum(os.path.getsize(os.path.join(outdir, f)) for f in os.listdir(outdir))
         for f in os.listdir(outdir):
             os.unlink(os.path.join(outdir, f))
     return {"status": "ok", "rss_bytes": statistics.median(rss), "rss_all": rss,
+            "rss_anon_sampled": max(anon), "rss_file_sampled": max(fil),
             "result_bytes": result_bytes, "dataset_bytes": ds.nbytes}
 
 
@@ -364,10 +425,18 @@ def fmt_gbps(d):
     return "%.2f" % d["gbps_median"]
 
 
-def fmt_ratio(a, b):
+def fmt_ratio(a, b, key="gbps_median"):
     if not a or not b or a.get("status") != "ok" or b.get("status") != "ok":
         return "-"
-    return "%.2f" % (a["gbps_median"] / b["gbps_median"])
+    return "%.2f" % (a[key] / b[key])
+
+
+def fmt_ms(seconds):
+    return "%.1f" % (1e3 * seconds) if seconds >= 0.01 else "%.3f" % (1e3 * seconds)
+
+
+def fmt_others(d):
+    return "%.0f%%" % (100 * d["others_cpu"]) if "others_cpu" in d else ""
 
 
 def machine():
@@ -393,10 +462,13 @@ def machine():
 def table(rows, ceilings, numpy_rows, threads):
     """The markdown table of the Tessera rows, with ratios."""
     ceil = {t: ceilings.get(t) for t in threads}
-    npy = {(d["case"], d["file"]): d for d in numpy_rows}
+    npy = {(d["case"], d["file"]): d for d in numpy_rows if not d.get("reuse_memmap")}
+    npy_reuse = {(d["case"], d["file"]): d for d in numpy_rows if d.get("reuse_memmap")}
     by = {(d["case"], d["file"], d["threads"], d["backend"], d["executor"]): d for d in rows}
-    out = ["| case | file | threads | backend | GB/s (median) | min–max | × ceiling | × numpy "
-           "| 1→2 threads |", "|---|---|---:|---|---:|---|---:|---:|---:|"]
+    out = ["| case | file | threads | backend | GB/s (median) | min–max | ms (median) "
+           "| × ceiling | × ceiling (best) | × numpy | × numpy (map reused) | 1→2 threads "
+           "| others' CPU |",
+           "|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for d in rows:
         key = (d["case"], d["file"], d["threads"], d["backend"], d["executor"])
         backend = d["backend"] + (" inline" if d["executor"] == "inline" else "")
@@ -404,39 +476,51 @@ def table(rows, ceilings, numpy_rows, threads):
         rng = "%.2f–%.2f" % (d["gbps_min"], d["gbps_max"]) if ok else \
             (d.get("error", "")[:40] or "n/a")
         np_ref = npy.get((d["case"], d["file"])) or npy.get((d["case"], "raw"))
+        np_reuse = npy_reuse.get((d["case"], d["file"])) or npy_reuse.get((d["case"], "raw"))
         speedup = ""
         if d["threads"] > min(threads) and ok:
             one = by.get((d["case"], d["file"], min(threads), d["backend"], d["executor"]))
             if one and one.get("status") == "ok":
                 speedup = "%.2f×" % (d["gbps_median"] / one["gbps_median"])
-        out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
-            d["case"], d["file"], d["threads"], backend, fmt_gbps(d), rng,
-            fmt_ratio(d, ceil.get(d["threads"])), fmt_ratio(d, np_ref), speedup))
+        ms = fmt_ms(d["median_s"]) if ok else ""
+        out.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            d["case"], d["file"], d["threads"], backend, fmt_gbps(d), rng, ms,
+            fmt_ratio(d, ceil.get(d["threads"])),
+            fmt_ratio(d, ceil.get(d["threads"]), "gbps_max"), fmt_ratio(d, np_ref),
+            fmt_ratio(d, np_reuse), speedup, fmt_others(d)))
     return "\n".join(out)
 
 
 def baseline_table(ceil_rows, numpy_rows):
-    out = ["| baseline | case | threads | GB/s (median) | min–max |", "|---|---|---:|---:|---|"]
+    out = ["| baseline | case | threads | GB/s (median) | min–max | ms (median) | others' CPU |",
+           "|---|---|---:|---:|---|---:|---:|"]
     for d in ceil_rows:
         name = "ceiling" + ("-native" if d.get("native") else "") + \
             (" (mmap)" if d.get("method") == "mmap" else "") + \
             (" [%s]" % d["when"] if d.get("when") else "")
-        rng = "%.2f–%.2f" % (d["gbps_min"], d["gbps_max"]) if d.get("status") == "ok" else "n/a"
-        out.append("| %s | sum | %s | %s | %s |" % (name, d.get("threads"), fmt_gbps(d), rng))
+        ok = d.get("status") == "ok"
+        rng = "%.2f–%.2f" % (d["gbps_min"], d["gbps_max"]) if ok else "n/a"
+        ms = fmt_ms(d["median_s"]) if ok else ""
+        out.append("| %s | sum | %s | %s | %s | %s | %s |" % (
+            name, d.get("threads"), fmt_gbps(d), rng, ms, fmt_others(d)))
     for d in numpy_rows:
         rng = "%.2f–%.2f" % (d["gbps_min"], d["gbps_max"])
-        out.append("| numpy (%s) | %s | %s | %s | %s |" % (d["file"], d["case"], d["threads"],
-                                                        fmt_gbps(d), rng))
+        out.append("| numpy (%s%s) | %s | %s | %s | %s | %s | %s |" % (
+            d["file"], ", map reused" if d.get("reuse_memmap") else "", d["case"], d["threads"], fmt_gbps(d), rng, fmt_ms(d["median_s"]),
+            fmt_others(d)))
     return "\n".join(out)
 
 
 def check_targets(rows, ceilings, numpy_rows, threads):
     """The issue's targets at the highest thread count, hot cache, for `auto` and the best
-    backend; returns lines of text."""
+    backend: the fraction of the ceiling (cases of TARGETS), 3× numpy (every case with a numpy
+    baseline) and the speed-up from the lowest thread count; returns lines of text."""
     hi, lo = max(threads), min(threads)
-    npy = {d["case"]: d for d in numpy_rows if d["file"] == "raw"}
+    npy = {d["case"]: d for d in numpy_rows if d["file"] == "raw" and not d.get("reuse_memmap")}
+    npy_reuse = {d["case"]: d for d in numpy_rows if d["file"] == "raw" and d.get("reuse_memmap")}
     lines = []
-    for case, frac in TARGETS.items():
+    for case in list(TARGETS) + [c for c in npy if c not in TARGETS]:
+        frac = TARGETS.get(case)
         cands = [d for d in rows if d["case"] == case and d["file"] == "raw" and
                  d["threads"] == hi and d["executor"] == "threads" and d.get("status") == "ok"
                  and d["backend"] not in PAGE_CACHE_BYPASS]
@@ -448,23 +532,28 @@ def check_targets(rows, ceilings, numpy_rows, threads):
             r = d["gbps_median"] / ceilings[hi]["gbps_median"]
             n = npy.get(case)
             rn = d["gbps_median"] / n["gbps_median"] if n else None
+            nr = npy_reuse.get(case)
+            rr = d["gbps_median"] / nr["gbps_median"] if nr else None
             one = [e for e in rows if e["case"] == case and e["file"] == "raw" and
                    e["threads"] == lo and e["backend"] == d["backend"] and
                    e["executor"] == "threads" and e.get("status") == "ok"]
             sp = d["gbps_median"] / one[0]["gbps_median"] if one else None
-            lines.append("%-8s %-6s %5.2f GB/s  %3.0f%% of ceiling (target %3.0f%%) %s   "
-                         "%s× numpy (target 3×) %s   %d→%d threads %s" % (
-                             case, d["backend"], d["gbps_median"], 100 * r, 100 * frac,
-                             "ok  " if r >= frac else "MISS",
+            ceil = "%3.0f%% of ceiling (target %3.0f%%) %s" % (
+                100 * r, 100 * frac, "ok  " if r >= frac else "MISS") if frac else \
+                "%3.0f%% of ceiling (no target)     " % (100 * r)
+            lines.append("%-8s %-6s %5.2f GB/s  %s   %s× numpy (target 3×) %s (map reused: "
+                         "%s×)   %d→%d threads %s" % (
+                             case, d["backend"], d["gbps_median"], ceil,
                              "%.1f" % rn if rn else "-",
-                             ("ok" if rn >= 3 else "MISS") if rn else "",
+                             ("ok  " if rn >= 3 else "MISS") if rn else "",
+                             "%.1f" % rr if rr else "-",
                              lo, hi, "%.2f×" % sp if sp else "-"))
     return lines
 
 
 # ---- main ------------------------------------------------------------------------------
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description="Tessera benchmark (see the file's docstring)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"),
                     help="the project's build directory (default: build)")
@@ -488,42 +577,51 @@ def main():
     ap.add_argument("--tile-sweep", action="store_true",
                     help="also time sum, stddev and 16 masks for tile budgets 64 KiB..16 MiB")
     args = ap.parse_args()
-    t_start = time.monotonic()
 
     build = os.path.abspath(args.build)
-    tessera = os.path.join(build, "tessera")
-    gen = os.path.join(build, "tsr-gen")
+    args.build = build
+    args.tessera = os.path.join(build, "tessera")
+    args.gen = os.path.join(build, "tsr-gen")
     args.bench = os.path.join(build, "bench", "tsr-bench")
-    ceil_exe = os.path.join(build, "bench", "ceiling")
-    ceil_native = os.path.join(build, "bench", "ceiling-native")
-    for exe in (tessera, gen, args.bench, ceil_exe):
+    args.ceiling = os.path.join(build, "bench", "ceiling")
+    args.ceiling_native = os.path.join(build, "bench", "ceiling-native")
+    args.peak_rss = os.path.join(build, "bench", "peak-rss")
+    for exe in (args.tessera, args.gen, args.bench, args.ceiling, args.peak_rss):
         if not os.access(exe, os.X_OK):
             raise SystemExit("run.py: %s is missing; run `make build` first" % exe)
     args.threads = [int(t) for t in args.threads.split(",")]
-    backends = io_backends()
-    if args.backends:
-        want = args.backends.split(",")
-        backends = [b for b in backends if b[0] in want]
+    args.backends = [b for b in io_backends()
+                     if not args.backends or b[0] in args.backends.split(",")]
+    return args
+
+
+def prepare_datasets(args):
+    """Generate (or reuse) every file; returns a dict of Datasets and the masks16 path."""
     os.makedirs(args.scratch, exist_ok=True)
-
-    # 1. datasets
     nav = (64, 64) if args.quick else (256, 256) if args.big else (128, 128)
-    main_ds = generate(gen, args.scratch, nav)
-    npy_ds = write_npy_copy(main_ds)
-    lat_ds = generate(gen, args.scratch, (64, 64))
-    masks16 = write_masks16(args.scratch)
-    rss_sets = []
+    ds = {"main": generate(args.gen, args.scratch, nav)}
+    ds["npy"] = write_npy_copy(ds["main"])
+    ds["latency"] = generate(args.gen, args.scratch, (64, 64))
     if not args.no_rss:
-        # the memory figures: 1 GiB and 4 GiB (--quick: 128 MiB and 512 MiB) of 256×256 frames
+        # the memory figures: 1 GiB and 4 GiB (--quick: 128 MiB and 512 MiB) of 256×256 frames,
+        # as views of the first frames of a file large enough
         small_nav, big_nav = ((16, 64), (64, 64)) if args.quick else ((64, 128), (128, 256))
-        big_file = main_ds if main_ds.frames >= big_nav[0] * big_nav[1] else \
-            generate(gen, args.scratch, big_nav)
-        small_file = main_ds if main_ds.frames >= small_nav[0] * small_nav[1] else big_file
-        rss_sets = [Dataset(small_file.path, small_nav), Dataset(big_file.path, big_nav)]
+        big = ds["main"] if ds["main"].frames >= big_nav[0] * big_nav[1] else \
+            generate(args.gen, args.scratch, big_nav)
+        small = ds["main"] if ds["main"].frames >= small_nav[0] * small_nav[1] else big
+        ds["rss_small"] = Dataset(small.path, small_nav)
+        ds["rss_large"] = Dataset(big.path, big_nav)
+    masks16 = write_masks16(args.scratch)
+    if generated:
+        os.sync()  # let the writeback of new files finish before anything is timed
+    return ds, masks16
 
-    # 2. cases
+
+def build_cases(args, main_ds, masks16):
+    """The cases: (label, [(udf, [params])], result buffer for the checksum or None: the
+    first), the built-in ones and every other registered UDF; and the UDFs skipped."""
     picks = ["nav=%d" % i for i in pick_frames(main_ds)]
-    cases = [  # (label, [(udf, [params])], result buffer for the checksum or None: the first)
+    cases = [
         ("sum", [("sum", [])], None),
         ("sumsig", [("sumsig", [])], None),
         ("stddev", [("stddev", [])], "mean"),
@@ -534,7 +632,7 @@ def main():
     ]
     known = {"sum", "sumsig", "stddev", "masks", "pick"}
     skipped = []
-    for u in list_udfs(tessera):
+    for u in list_udfs(args.tessera):
         if u["name"] in known:
             continue
         params, missing = [], []
@@ -549,103 +647,92 @@ def main():
         else:
             cases.append((u["name"], [(u["name"], params)], None))
     if args.cases:
-        want = args.cases.split(",")
-        cases = [c for c in cases if c[0] in want]
-    args.case_list = cases
-    for s in skipped:
-        log("skipping UDF %s" % s)
+        cases = [c for c in cases if c[0] in args.cases.split(",")]
+    return cases, skipped
 
-    la0 = loadavg()
-    log("load average %.2f%s" % (la0, " — the machine is busy, timings will be noisy"
-                                 if la0 > 0.5 else ""))
-    for ds in (main_ds, npy_ds):
-        warm(ds.path, max_age=0)
 
-    # 3. baselines (the ceiling now and again at the end)
-    ceil_rows = []
-    for t in args.threads:
-        d = ceiling(args, ceil_exe, main_ds, t)
-        d["when"] = "start"
-        ceil_rows.append(d)
-        log("ceiling            %d thr %s GB/s" % (t, fmt_gbps(d)))
-    numpy_rows = []
-    if not args.no_numpy:
-        ncases = [c[0] for c in cases if c[0] in
-                  ("sum", "sumsig", "stddev", "mask1", "masks16", "sparse", "pick")]
-        log("numpy: %s" % ", ".join(ncases))
-        numpy_rows = numpy_cases(args, main_ds, ncases, masks16)
-        if any(c[0] == "sum" for c in cases):
-            numpy_rows += numpy_cases(args, npy_ds, ["sum"], masks16)
-        for d in numpy_rows:
-            log("numpy %-12s %s GB/s" % (d["case"] + " " + d["file"], fmt_gbps(d)))
-
-    # 4. Tessera
+def run_tessera(args, cases, main_ds, npy_ds):
+    """Every case × thread count × backend; sum also on the .npy file and inline."""
     rows = []
+
+    def one(case, ds, t, name, value, executor="threads"):
+        d = tessera_case(args, case, ds, t, name, value, executor)
+        rows.append(d)
+        log("%-10s %d thr %-6s %-7s %s GB/s%s" % (case[0], t, name, executor, fmt_gbps(d),
+                                                  " (npy)" if ds.fmt == "npy" else ""))
+
     for case in cases:
         for t in args.threads:
-            for name, value in backends:
+            for name, value in args.backends:
                 if name in PAGE_CACHE_BYPASS and not args.full and case[0] not in BYPASS_CASES:
                     continue
-                d = tessera_case(args, case, main_ds, t, name, value)
-                rows.append(d)
-                log("%-10s %d thr %-6s %s GB/s" % (case[0], t, name, fmt_gbps(d)))
+                one(case, main_ds, t, name, value)
         if case[0] == "sum":
             for t in args.threads:
-                for name, value in backends:
-                    d = tessera_case(args, case, npy_ds, t, name, value)
-                    rows.append(d)
-                    log("%-10s %d thr %-6s %s GB/s (npy)" % (case[0], t, name, fmt_gbps(d)))
-            d = tessera_case(args, case, main_ds, 1, backends[0][0], backends[0][1], "inline")
-            rows.append(d)
-            log("%-10s 1 thr inline %s GB/s" % (case[0], fmt_gbps(d)))
+                for name, value in args.backends:
+                    one(case, npy_ds, t, name, value)
+            one(case, main_ds, 1, args.backends[0][0], args.backends[0][1], "inline")
+    return rows
 
+
+def run_ceilings(args, main_ds, when, extras):
+    """The ceiling per thread count (and, if extras, its -march=native and mmap variants)."""
+    rows = []
     for t in args.threads:
-        d = ceiling(args, ceil_exe, main_ds, t)
-        d["when"] = "end"
-        ceil_rows.append(d)
-        log("ceiling            %d thr %s GB/s (end)" % (t, fmt_gbps(d)))
-        if os.access(ceil_native, os.X_OK):
-            d = ceiling(args, ceil_native, main_ds, t)
-            ceil_rows.append(d)
+        d = ceiling(args, args.ceiling, main_ds, t)
+        d["when"] = when
+        rows.append(d)
+        log("ceiling            %d thr %s GB/s (%s)" % (t, fmt_gbps(d), when))
+        if not extras:
+            continue
+        if os.access(args.ceiling_native, os.X_OK):
+            d = ceiling(args, args.ceiling_native, main_ds, t)
+            rows.append(d)
             log("ceiling-native     %d thr %s GB/s" % (t, fmt_gbps(d)))
-        d = ceiling(args, ceil_exe, main_ds, t, method="mmap", label="ceiling-mmap")
-        ceil_rows.append(d)
+        d = ceiling(args, args.ceiling, main_ds, t, method="mmap", label="ceiling-mmap")
+        rows.append(d)
         log("ceiling (mmap)     %d thr %s GB/s" % (t, fmt_gbps(d)))
+    return rows
+
+
+def reference_ceilings(ceil_rows):
+    """Per thread count: the better median and the fastest run of the plain ceiling."""
     ceilings = {}
     for d in ceil_rows:
         if d.get("status") == "ok" and d.get("method") == "pread" and not d.get("native"):
-            best = ceilings.get(d["threads"])
-            if not best or d["gbps_median"] > best["gbps_median"]:
-                ceilings[d["threads"]] = d
+            c = ceilings.setdefault(d["threads"], {"status": "ok", "gbps_median": 0.0,
+                                                   "gbps_max": 0.0})
+            c["gbps_median"] = max(c["gbps_median"], d["gbps_median"])
+            c["gbps_max"] = max(c["gbps_max"], d["gbps_max"])
+    return ceilings
 
-    # 5. latency
-    lat = {}
-    if not args.no_latency:
-        out = os.path.join(args.scratch, "latency_out.npy")
-        lat["sum_512MiB"] = latency(args, tessera, lat_ds, out, runs=args.latency_runs)
-        one = Dataset(lat_ds.path, (1,))
-        lat["sum_1frame"] = latency(args, tessera, one, out, runs=args.latency_runs)
-        for k, v in lat.items():
-            log("latency %-10s %s" % (k, "%.1f ms" % (1e3 * v["median_s"])
-                                      if v["status"] == "ok" else v["error"]))
 
-    # 6. memory
+def run_latency(args, lat_ds):
+    out = os.path.join(args.scratch, "latency_out.npy")
+    lat = {"sum_512MiB": latency(args, args.tessera, lat_ds, out, runs=args.latency_runs),
+           "sum_1frame": latency(args, args.tessera, Dataset(lat_ds.path, (1,)), out,
+                                 runs=args.latency_runs)}
+    for k, v in lat.items():
+        log("latency %-10s %s" % (k, "%.1f ms" % (1e3 * v["median_s"])
+                                  if v["status"] == "ok" else v["error"]))
+    return lat
+
+
+def run_rss(args, small, large):
+    outdir = os.path.join(args.scratch, "rss_out")
+    os.makedirs(outdir, exist_ok=True)
     rss = []
-    if rss_sets:
-        outdir = os.path.join(args.scratch, "rss_out")
-        os.makedirs(outdir, exist_ok=True)
-        for name, _ in backends:
-            pair = [peak_rss(tessera, ds, outdir, name) for ds in rss_sets]
-            rss.append({"backend": name, "small": pair[0], "large": pair[1]})
-            log("rss %-6s %s" % (name, " / ".join(
-                "%.1f MiB" % (p["rss_bytes"] / 2**20) if p["status"] == "ok" else "n/a"
-                for p in pair)))
+    for name, _ in args.backends:
+        pair = [peak_rss(args.peak_rss, args.tessera, ds, outdir, name) for ds in (small, large)]
+        rss.append({"backend": name, "small": pair[0], "large": pair[1]})
+        log("rss %-6s %s" % (name, " / ".join(
+            "%.1f MiB" % (p["rss_bytes"] / 2**20) if p["status"] == "ok" else "n/a"
+            for p in pair)))
+    return rss
 
-    sweep = []
-    if args.tile_sweep:
-        sweep = tile_sweep(args, main_ds, backends[0][1], backends[0][0])
 
-    # 7. report
+def checksum_mismatches(rows, ceil_rows, numpy_rows):
+    """Rows whose result checksum differs from the baseline's: the same work was not done."""
     checks = []
     ref = {(d["case"], d["file"]): d for d in numpy_rows}
     ceil_sum = next((d["checksum"] for d in ceil_rows if d.get("status") == "ok"), None)
@@ -657,28 +744,34 @@ def main():
         if want is not None and abs(d["checksum"] - want) > 1e-4 * abs(want) + 1e-6:
             checks.append("%s %s %d thr %s: checksum %.10g, baseline %.10g" % (
                 d["case"], d["file"], d["threads"], d["backend"], d["checksum"], want))
+    return checks
 
+
+def report(args, r):
+    """Print the tables and figures of results dict r."""
+    mi, main_ds = r["machine"], r["main_ds"]
     print()
     print("## Tessera benchmark: %s, %s scan of 256×256 u16 (%.1f GiB), %d runs, hot cache" % (
-        time.strftime("%Y-%m-%d %H:%M"), "×".join(map(str, nav)), main_ds.nbytes / 2**30,
-        args.repeat))
+        r["date"], "×".join(map(str, main_ds.nav)), main_ds.nbytes / 2**30, args.repeat))
     print()
-    mi = machine()
     print("machine: %s, %s CPUs, %s, kernel %s; load average %.2f at start, %.2f at end" % (
         mi.get("Model name", "?"), mi.get("CPU(s)", "?"), mi.get("MemTotal"), mi["kernel"],
-        la0, loadavg()))
-    if numpy_rows:
-        b = numpy_rows[0]["blas"]
-        print("numpy %s, BLAS %s, %s" % (b["numpy"], ", ".join(os.path.basename(x) for x in
-                                                             b["libs"]) or "?",
-                                         " ".join("%s=%s" % kv for kv in b["env"].items())))
+        r["loadavg"][0], r["loadavg"][1]))
+    if r["numpy"]:
+        b = r["numpy"][0]["blas"]
+        print("numpy %s, BLAS %s, %s" % (
+            b["numpy"], ", ".join(os.path.basename(x) for x in b["libs"]) or "?",
+            " ".join("%s=%s" % kv for kv in b["env"].items())))
     print()
-    print(table(rows, ceilings, numpy_rows, args.threads))
+    print(table(r["tessera"], r["ceilings"], r["numpy"], args.threads))
     print()
-    print(baseline_table(ceil_rows, numpy_rows))
+    print(baseline_table(r["ceiling"], r["numpy"]))
     print()
-    print("Ratios use medians; × ceiling is against the better of the two ceiling medians at "
-          "the same thread count.")
+    print("× ceiling: median GB/s over the better of the two ceiling medians at the same "
+          "thread count; (best): the fastest run over the ceiling's fastest, less sensitive to "
+          "interference.  others' CPU: share of the machine's CPU time that other processes "
+          "used during the measurement (anything above a few % makes the figure suspect).")
+    lat, rss = r["latency"], r["rss"]
     if lat:
         print()
         for k, v in lat.items():
@@ -689,55 +782,113 @@ def main():
                 print("latency %-11s n/a: %s" % (k, v["error"]))
     if rss:
         print()
-        print("peak RSS of `tessera run sum,sumsig,stddev` (%s / %s dataset):" % tuple(
-            "%.0f MiB" % (ds.nbytes / 2**20) for ds in rss_sets))
-        for r in rss:
-            s, l = r["small"], r["large"]
+        print("peak RSS of `tessera run sum,sumsig,stddev` (%.0f MiB / %.0f MiB dataset):" % (
+            rss[0]["small"].get("dataset_bytes", 0) / 2**20,
+            rss[0]["large"].get("dataset_bytes", 0) / 2**20))
+        for x in rss:
+            s, l = x["small"], x["large"]
             if s["status"] == "ok" and l["status"] == "ok":
-                print("  %-6s %7.1f MiB / %7.1f MiB  ratio %.2f  (results %.1f MiB)" % (
-                    r["backend"], s["rss_bytes"] / 2**20, l["rss_bytes"] / 2**20,
-                    l["rss_bytes"] / s["rss_bytes"], l["result_bytes"] / 2**20))
+                print("  %-6s %7.1f MiB / %7.1f MiB  ratio %.2f  (results %.1f MiB; sampled "
+                      "peaks: anonymous %.1f / %.1f MiB, file-backed %.1f / %.1f MiB)" % (
+                          x["backend"], s["rss_bytes"] / 2**20, l["rss_bytes"] / 2**20,
+                          l["rss_bytes"] / s["rss_bytes"], l["result_bytes"] / 2**20,
+                          s["rss_anon_sampled"] / 2**20, l["rss_anon_sampled"] / 2**20,
+                          s["rss_file_sampled"] / 2**20, l["rss_file_sampled"] / 2**20))
             else:
-                print("  %-6s n/a: %s" % (r["backend"], (s.get("error") or l.get("error"))[:80]))
+                print("  %-6s n/a: %s" % (x["backend"], (s.get("error") or l.get("error"))[:80]))
     print()
-    print("targets (%d threads, hot cache):" % max(args.threads))
-    for line in check_targets(rows, ceilings, numpy_rows, args.threads):
+    hi, lo = max(args.threads), min(args.threads)
+    print("targets (%d threads, hot cache):" % hi)
+    c = r["ceilings"]
+    if lo in c and hi in c and hi != lo:
+        print("  (the ceiling itself: %d→%d threads %.2f×)" % (
+            lo, hi, c[hi]["gbps_median"] / c[lo]["gbps_median"]))
+    for line in check_targets(r["tessera"], c, r["numpy"], args.threads):
         print("  " + line)
-    if lat:
-        a, b = lat.get("sum_512MiB", {}), lat.get("sum_1frame", {})
-        if a.get("status") == "ok":
-            print("  latency 512 MiB %.0f ms (target < 150) %s" % (
-                1e3 * a["median_s"], "ok" if a["median_s"] < 0.15 else "MISS"))
-        if b.get("status") == "ok":
-            print("  latency 1 frame %.1f ms (target < 20) %s" % (
-                1e3 * b["median_s"], "ok" if b["median_s"] < 0.02 else "MISS"))
-    for r in rss:
-        s, l = r["small"], r["large"]
+    a, b = lat.get("sum_512MiB", {}), lat.get("sum_1frame", {})
+    if a.get("status") == "ok":
+        print("  latency 512 MiB %.0f ms (target < 150) %s" % (
+            1e3 * a["median_s"], "ok" if a["median_s"] < 0.15 else "MISS"))
+    if b.get("status") == "ok":
+        print("  latency 1 frame %.1f ms (target < 20) %s" % (
+            1e3 * b["median_s"], "ok" if b["median_s"] < 0.02 else "MISS"))
+    for x in rss:
+        s, l = x["small"], x["large"]
         if s["status"] == "ok" and l["status"] == "ok":
             same = abs(l["rss_bytes"] / s["rss_bytes"] - 1) <= 0.10
             under = l["rss_bytes"] < 256 * 2**20 + l["result_bytes"]
             print("  RSS %-6s equal ±10%% %s, < 256 MiB + results %s" % (
-                r["backend"], "ok" if same else "MISS", "ok" if under else "MISS"))
-    if checks:
+                x["backend"], "ok" if same else "MISS", "ok" if under else "MISS"))
+    if r["tile_sweep"]:
+        print()
+        print("tile budget (TSR_OPT_TILE_BYTES), %d threads, backend %s:" % (
+            hi, args.backends[0][0]))
+        print()
+        print("| case | tile bytes | GB/s (median) | min–max | others' CPU |")
+        print("|---|---:|---:|---|---:|")
+        for d in r["tile_sweep"]:
+            if d.get("status") == "ok":
+                print("| %s | %d KiB | %.2f | %.2f–%.2f | %s |" % (
+                    d["case"], d["tile_bytes"] // 1024, d["gbps_median"], d["gbps_min"],
+                    d["gbps_max"], fmt_others(d)))
+    if r["checksum_mismatches"]:
         print()
         print("checksum mismatches (the engine and the baseline disagree):")
-        for c in checks:
-            print("  " + c)
-    if skipped:
+        for line in r["checksum_mismatches"]:
+            print("  " + line)
+    if r["skipped"]:
         print()
-        print("not benchmarked: " + "; ".join(skipped))
+        print("not benchmarked: " + "; ".join(r["skipped"]))
+
+
+def main():
+    t_start = time.monotonic()
+    args = parse_args()
+    ds, masks16 = prepare_datasets(args)
+    main_ds, npy_ds = ds["main"], ds["npy"]
+    cases, skipped = build_cases(args, main_ds, masks16)
+    for s in skipped:
+        log("skipping UDF %s" % s)
+    args.case_list = cases
+
+    la0 = loadavg()
+    log("load average %.2f%s" % (la0, " — the machine is busy, timings will be noisy"
+                                 if la0 > 0.5 else ""))
+    for d in (main_ds, npy_ds):
+        warm(d.path, max_age=0)
+
+    ceil_rows = run_ceilings(args, main_ds, "start", extras=False)
+    numpy_rows = []
+    if not args.no_numpy:
+        labels = [c[0] for c in cases if c[0] in NUMPY_CASES]
+        numpy_rows = numpy_cases(args, main_ds, labels, masks16)
+        if "sum" in labels:
+            numpy_rows += numpy_cases(args, npy_ds, ["sum"], masks16)
+        numpy_rows += numpy_cases(args, main_ds, labels, masks16, reuse=True)
+    rows = run_tessera(args, cases, main_ds, npy_ds)
+    ceil_rows += run_ceilings(args, main_ds, "end", extras=True)
+    lat = {} if args.no_latency else run_latency(args, ds["latency"])
+    rss = [] if args.no_rss else run_rss(args, ds["rss_small"], ds["rss_large"])
+    sweep = tile_sweep(args, main_ds, args.backends[0][1], args.backends[0][0]) \
+        if args.tile_sweep else []
+
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+        "config": {"nav": main_ds.nav, "sig": SIG, "repeat": args.repeat,
+                   "threads": args.threads, "backends": args.backends, "full": args.full,
+                   "scratch": args.scratch, "build": args.build},
+        "loadavg": [la0, loadavg()], "ceiling": ceil_rows,
+        "ceilings": reference_ceilings(ceil_rows), "numpy": numpy_rows, "tessera": rows,
+        "latency": lat, "rss": rss, "tile_sweep": sweep,
+        "checksum_mismatches": checksum_mismatches(rows, ceil_rows, numpy_rows),
+        "skipped": skipped,
+    }
+    report(args, dict(results, main_ds=main_ds))
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=1)
+        f.write("\n")
     print()
     print("total time %.0f s; results in %s" % (time.monotonic() - t_start, args.json))
-
-    with open(args.json, "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": mi,
-                   "config": {"nav": nav, "sig": SIG, "repeat": args.repeat,
-                              "threads": args.threads, "backends": backends,
-                              "scratch": args.scratch, "build": build},
-                   "loadavg": [la0, loadavg()], "ceiling": ceil_rows, "numpy": numpy_rows,
-                   "tessera": rows, "latency": lat, "rss": rss, "tile_sweep": sweep,
-                   "checksum_mismatches": checks, "skipped": skipped}, f, indent=1)
-        f.write("\n")
 
 
 if __name__ == "__main__":
