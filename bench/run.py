@@ -3,7 +3,8 @@
 
     /usr/bin/python3 bench/run.py [--build DIR] [--scratch DIR] [--quick | --big]
         [--repeat N] [--threads 1,2] [--backends auto,pread,...] [--cases sum,stddev,...]
-        [--json PATH] [--no-numpy] [--no-latency] [--no-rss] [--tile-sweep]
+        [--json PATH] [--no-numpy] [--no-latency] [--no-rss] [--no-recache] [--full]
+        [--tile-sweep] [--latency-runs N]
 
 What it does, in order (see docs/performance.md for the results and their analysis):
 
@@ -14,8 +15,10 @@ What it does, in order (see docs/performance.md for the results and their analys
    followed by a copy of the raw bytes, so it never holds the data in memory); a 64×64 file
    (512 MiB) for the latency figures; a 4 GiB file (128×256 scan) for the memory figures;
    a stack of 16 dense random float32 masks as .npy.
-2. Warms the page cache (reads each file once, and again before a case if it was last read
-   more than 30 s earlier, since this machine may page out memory left idle for a minute).
+2. Puts every file in the page cache as reading it from disk leaves it: drops its cached pages
+   and reads it again, at the start and again before a case if the file was last read more
+   than 30 s earlier (see warm(): the folios the page cache holds change pread and mmap speeds
+   by up to 8x on this VM; --no-recache only reads the files).
 3. Baselines: the ceiling (bench/ceiling.c: pread of 1 MiB blocks by each thread, u32 frame
    sum; default compiler flags, as the library) for each thread count, measured at the start
    and at the end of the run (the better median is the reference, so a busy moment of the
@@ -41,7 +44,8 @@ What it does, in order (see docs/performance.md for the results and their analys
    bench/results.json).
 
 Input bytes are selected frames × frame bytes for every tool.  Timings are noisy on a shared
-machine: the 1-minute load average is recorded with each measurement and printed when high.
+machine: with each measurement the share of the CPU that other processes used meanwhile is
+recorded ("others' CPU", from /proc/stat less this run's own rusage) and printed in the tables.
 """
 import argparse
 import json
@@ -214,17 +218,38 @@ def write_masks16(scratch):
 
 
 _warmed = {}
+RECACHE = True  # --no-recache sets it to False
 
 
-def warm(path, max_age=30.0):
-    """Read a file once so that it sits in the page cache (unless read < max_age s ago)."""
-    if time.monotonic() - _warmed.get(path, -1e9) < max_age:
-        return
+def read_through(path):
     buf = bytearray(8 << 20)
     with open(path, "rb", buffering=0) as f:
         while f.readinto(buf):
             pass
     _warmed[path] = time.monotonic()
+
+
+def warm(path, max_age=30.0):
+    """Make sure a file sits in the page cache as reading it from disk leaves it, unless that
+    was done less than max_age seconds ago.
+
+    The page cache must be in the same state for every case, or the figures measure it rather
+    than the code: pages a writer left in the cache are small folios, and pages read back after
+    this VM's DAMON scheme paged part of a file out (memory idle for about a minute) come back
+    in whatever pieces the next reader faulted; read sequentially from an empty cache through
+    readahead they are large folios (up to 2 MiB), which a pread copies ~1.6x faster and which
+    mmap maps with huge-page entries (3-8x faster here).  Real data were read from disk, so
+    that is the state measured: the file's cached pages are dropped (POSIX_FADV_DONTNEED; they
+    are clean) and it is read again from the start.  With RECACHE off it is only read."""
+    if time.monotonic() - _warmed.get(path, -1e9) < max_age:
+        return
+    if RECACHE:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    read_through(path)
 
 
 # ---- measurements ---------------------------------------------------------------------
@@ -571,6 +596,8 @@ def parse_args():
     ap.add_argument("--no-latency", action="store_true", help="skip the latency figures")
     ap.add_argument("--no-rss", action="store_true", help="skip the memory figures")
     ap.add_argument("--latency-runs", type=int, default=15)
+    ap.add_argument("--no-recache", action="store_true",
+                    help="keep the files' page cache as it is (default: drop and re-read)")
     ap.add_argument("--full", action="store_true",
                     help="run every case with the page-cache-bypassing backends too "
                          "(default: %s)" % ", ".join(BYPASS_CASES))
@@ -854,8 +881,14 @@ def main():
     la0 = loadavg()
     log("load average %.2f%s" % (la0, " — the machine is busy, timings will be noisy"
                                  if la0 > 0.5 else ""))
-    for d in (main_ds, npy_ds):
-        warm(d.path, max_age=0)
+    global RECACHE
+    RECACHE = not args.no_recache
+    os.sync()  # cached pages must be clean to be dropped
+    t0 = time.monotonic()
+    for path in sorted({d.path for d in ds.values()}):
+        warm(path, max_age=0)
+    log("page cache: %s in %.0f s" % ("read" if args.no_recache else "dropped and re-read",
+                                      time.monotonic() - t0))
 
     ceil_rows = run_ceilings(args, main_ds, "start", extras=False)
     numpy_rows = []
