@@ -447,6 +447,13 @@ typedef struct tsr_udf_init {
      * the ROI) is read. */
     int64_t *frames_needed;
     int64_t n_frames_needed;
+    /* Optional, TSR_METHOD_TILE only: the rows [sig_rows_start,
+     * sig_rows_end) of the first sig dimension that this UDF reads (0, 0 =
+     * all).  If every UDF of a run gives a band, only the rows from the
+     * least start to the greatest end are read, and tiles cover only them:
+     * a small virtual detector then reads a fraction of each frame.  Data
+     * outside the band are never given to the UDF. */
+    int64_t sig_rows_start, sig_rows_end;
     char errmsg[256];
 } tsr_udf_init_t;
 

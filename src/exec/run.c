@@ -259,13 +259,14 @@ static bool tile_next(const tsr_run_t *run, const tsr__part_t *part, tile_it_t *
     int64_t depth = run->tiling.depth, band = band_pixels(run);
     if (!it->started) {
         it->started = true;
+        it->s0 = run->sig_lo;
         it->f = part->nav_start;
         if (!next_span(run, &it->f, part->nav_end, &it->span))
             return false;
     } else {
         it->s0 += band;
-        if (it->s0 >= run->sig_size) {
-            it->s0 = 0;
+        if (it->s0 >= run->sig_hi) {
+            it->s0 = run->sig_lo;
             it->i += depth;
             if (it->i >= it->span) {
                 it->prow += it->span;
@@ -279,9 +280,9 @@ static bool tile_next(const tsr_run_t *run, const tsr__part_t *part, tile_it_t *
     t->f0 = it->f + it->i;
     t->n = it->span - it->i < depth ? it->span - it->i : depth;
     t->s0 = it->s0;
-    t->len = run->sig_size - it->s0 < band ? run->sig_size - it->s0 : band;
+    t->len = run->sig_hi - it->s0 < band ? run->sig_hi - it->s0 : band;
     t->prow = it->prow + it->i;
-    t->last_band = it->s0 + band >= run->sig_size;
+    t->last_band = it->s0 + band >= run->sig_hi;
     return true;
 }
 
@@ -616,6 +617,26 @@ int tsr_run_start(tsr_ctx_t *ctx, tsr_dataset_t *ds, tsr_udf_t *const *udfs, siz
     }
     if (run->corr.n_excluded)
         ti.full_frames = true;
+    /* the band of sig rows every UDF reads (all rows if one reads all) */
+    int64_t rows = ds->sig.dims[0], row_px = run->sig_size / rows, r0 = rows, r1 = 0;
+    for (int u = 0; u < run->n_udfs; u++) {
+        const tsr__udf_inst_t *inst = &run->insts[u];
+        if (inst->rows_end == 0 || ti.full_frames) {
+            r0 = 0;
+            r1 = rows;
+            break;
+        }
+        r0 = inst->rows_start < r0 ? inst->rows_start : r0;
+        r1 = inst->rows_end > r1 ? inst->rows_end : r1;
+    }
+    if (ds->base_rows > 1) { /* the format delivers whole blocks of rows */
+        r0 = r0 / ds->base_rows * ds->base_rows;
+        r1 = (r1 + ds->base_rows - 1) / ds->base_rows * ds->base_rows;
+        r1 = r1 > rows ? rows : r1;
+    }
+    run->sig_lo = r0 * row_px;
+    run->sig_hi = r1 * row_px;
+    ti.sig.dims[0] = r1 - r0;
     ti.elem_bytes = widest;
     tsr__tiling_negotiate(&ti, &run->tiling);
 

@@ -18,6 +18,9 @@ struct tsr_run {
     int n_udfs;
     tsr__udf_inst_t *insts;
     int64_t nav_size, sig_size;
+    /* The flat pixel range the tiles cover: whole rows of the first sig
+     * dimension, all of them unless every UDF reads fewer (sig_rows). */
+    int64_t sig_lo, sig_hi;
     uint8_t *roi; /* effective selection, nav-sized; NULL = all */
     int64_t *sel; /* compressed row → flat nav index; NULL = identity */
     int64_t n_sel;

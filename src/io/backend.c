@@ -46,8 +46,40 @@ void tsr__io_init(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds)
     }
 }
 
+void tsr__io_release(tsr__io_t *io)
+{
+    if (io->lent)
+        tsr__map_drop(io->lent, io->lent_n);
+    io->lent = NULL;
+    io->lent_n = 0;
+}
+
+/* Mapped bytes this worker has read and not dropped yet: up to this much
+ * before the range is dropped (one madvise per range, not per tile). */
+#define DROP_BYTES ((size_t)4 << 20)
+
+void tsr__io_note_mapped(tsr__io_t *io, const void *p, size_t n)
+{
+    const unsigned char *a = p, *l = io->lent;
+    if (l && a >= l && a <= l + io->lent_n + DROP_BYTES) {
+        /* reading forward: drop what lies before this range once it is big */
+        if ((size_t)(a - l) >= DROP_BYTES) {
+            tsr__map_drop(l, (size_t)(a - l));
+            io->lent_n -= io->lent_n < (size_t)(a - l) ? io->lent_n : (size_t)(a - l);
+            io->lent = l = a;
+        }
+        size_t end = (size_t)(a - l) + n;
+        io->lent_n = end > io->lent_n ? end : io->lent_n;
+        return;
+    }
+    tsr__io_release(io);
+    io->lent = p;
+    io->lent_n = n;
+}
+
 void tsr__io_destroy(tsr__io_t *io)
 {
+    tsr__io_release(io);
     if (io->aio) {
         tsr__aio_destroy(io->aio);
         tsr__free_aligned(io->ctx, io->aio);
@@ -237,6 +269,7 @@ int tsr__io_fetch(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off,
             return rc;
         if (m) {
             memcpy(dst, m, n);
+            tsr__io_note_mapped(io, m, n);
             return 0;
         }
         break;

@@ -44,6 +44,11 @@ typedef struct tsr__io {
     void *bounce; /* aligned buffer for O_DIRECT and read-ahead */
     size_t bounce_cap;
     void *aio; /* io_uring state, or NULL */
+    /* mmap: the range of the mapping read since the last drop; dropped
+     * from the process as reading moves on, so that its RSS stays bounded
+     * whatever the file size (tsr__io_note_mapped) */
+    const void *lent;
+    size_t lent_n;
     struct {
         bool active;
         int file;
@@ -130,6 +135,11 @@ int tsr__dataset_read(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, in
  * dataset and falls back where a backend is unavailable. */
 void tsr__io_init(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds);
 void tsr__io_destroy(tsr__io_t *io);
+/* mmap: note that [p, p+n) of a mapping is being read (copied, or lent to
+ * a UDF); what this worker read before it, once a few MiB, is dropped from
+ * the process (its pages stay in the page cache).  release drops all. */
+void tsr__io_note_mapped(tsr__io_t *io, const void *p, size_t n);
+void tsr__io_release(tsr__io_t *io);
 /* Ensure io->scratch holds n bytes. */
 int tsr__io_reserve(tsr__io_t *io, size_t n);
 /* Copy bytes [off, off+n) of file `file` into dst with the io's backend. */

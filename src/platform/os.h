@@ -56,6 +56,12 @@ int64_t tsr__file_current_size(const tsr__file_t *f);
 /* Map the whole file read-only (NULL on failure); unmap. */
 void *tsr__file_map(const tsr__file_t *f);
 void tsr__file_unmap(void *p, int64_t size);
+/* Let go of the pages of a read-only file mapping that hold [p, p+n)
+ * (whole pages, so a neighbour's first or last page too): they leave the
+ * process (its RSS) but stay in the page cache, and touching them again
+ * maps them again, with the same data.  A hint: nothing happens where
+ * unsupported. */
+void tsr__map_drop(const void *p, size_t n);
 /* Tell the kernel we will read [off, off+n) soon / sequentially. */
 void tsr__file_advise_sequential(const tsr__file_t *f);
 /* Read up to n bytes from the start of a file at path (for probing).

@@ -170,16 +170,23 @@ def test_big_frames(make_data, run_udfs, tmp_path, mode):
 
 def test_non_finite_outside_sparse_mask(tmp_path, run_udfs, load):
     """The sparse path reads only the pixels of a mask's runs: NaN far from
-    the disk does not reach its result (the dense path, like numpy, gives
-    NaN)."""
+    the disk does not reach its result.  The dense path, like numpy, gives
+    NaN for a NaN in the rows the masks cover (0 × NaN), but rows where
+    every mask is zero are not read at all (sig_rows), so a NaN there does
+    not reach either path."""
     a = np.ones((2, 3, 8, 8), np.float32)
-    a[:, :, 0, 0] = np.nan
+    a[:, :, 4, 0] = np.nan  # in the disk's rows (4..6), outside the disk
+    a[:, :, 0, 0] = np.nan  # in no mask's rows
     path = tmp_path / "nan.npy"
     np.save(path, a)
     res = run_udfs("masks", path, "--param", "mask=disk:5,5,1", "--param", "use_sparse=true")
     np.testing.assert_array_equal(res["masks.intensity"], np.full((2, 3, 1), 5, np.float32))
     res = run_udfs("masks", path, "--param", "mask=disk:5,5,1", "--param", "use_sparse=false")
     assert np.isnan(res["masks.intensity"]).all()
+    a[:, :, 4, 0] = 1
+    np.save(path, a)
+    res = run_udfs("masks", path, "--param", "mask=disk:5,5,1", "--param", "use_sparse=false")
+    np.testing.assert_array_equal(res["masks.intensity"], np.full((2, 3, 1), 5, np.float32))
 
 
 def test_use_sparse_bad_value(make_data, fails):

@@ -1947,6 +1947,114 @@ static void test_frames_needed(void **state)
     needed_run(&d, needed, 5, true);
 }
 
+/* ---- sig_rows: UDFs that read a band of rows -------------------------------- */
+
+typedef struct band_ud {
+    probe_t pr;
+    int64_t r0, r1; /* rows declared */
+} band_ud_t;
+
+static int band_init(tsr_udf_init_t *init)
+{
+    band_ud_t *u = init->user_data;
+    declare(init, "bsum", TSR_KIND_NAV, TSR_F64, 0, 0, NULL);
+    init->input_dtype = TSR_F64;
+    init->method = TSR_METHOD_TILE;
+    init->sig_rows_start = u->r0;
+    init->sig_rows_end = u->r1;
+    return 0;
+}
+
+static int band_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
+{
+    band_ud_t *u = c->user_data;
+    check_tile(&u->pr, c, t);
+    const double *d = t->data;
+    double *out = c->bufs[0].data;
+    int64_t lo = u->r0 * u->pr.row_len, hi = u->r1 * u->pr.row_len;
+    for (int64_t r = 0; r < t->depth; r++)
+        for (int64_t p = 0; p < t->sig_len; p++) {
+            int64_t q = t->sig_start + p;
+            if (q >= lo && q < hi) /* another UDF may widen the tiles */
+                out[r] += d[r * t->sig_len + p];
+        }
+    return 0;
+}
+
+static const tsr_udf_def_t band_def = {
+    .abi_version = TSR_UDF_ABI_VERSION,
+    .name = "band",
+    .init = band_init,
+    .process_tile = band_tile,
+};
+
+/* Run band UDFs (and ssum if full): the results are right, and exactly the
+ * rows [want0, want1) of every selected frame were read. */
+static void band_run(const cfg_t *c, band_ud_t *b, int nb, bool full, int64_t want0, int64_t want1)
+{
+    world_t w;
+    world_init(&w, c);
+    tsr_udf_t *udfs[4] = {0};
+    probe_t po;
+    probe_init(&po, w.src, w.nav_size, w.sig_size, w.row_len, w.sel, w.rank);
+    for (int k = 0; k < nb; k++) {
+        probe_init(&b[k].pr, w.src, w.nav_size, w.sig_size, w.row_len, w.sel, w.rank);
+        b[k].pr.want_dtype = TSR_F64;
+        udfs[k] = custom(&w, &band_def, &b[k]);
+    }
+    if (full)
+        udfs[nb] = custom(&w, &ssum_def, &po);
+    tsr_run_t *run = start(&w, udfs, (size_t)nb + full, NULL);
+    wait_ok(&w, run);
+    const tsr_results_t *res;
+    assert_int_equal(tsr_run_results(run, &res), 0);
+    for (int k = 0; k < nb; k++) {
+        tsr_array_t a;
+        find(&w, res, k, "bsum", &a);
+        check_probe(&b[k].pr);
+        for (int64_t i = 0; i < w.nav_size; i++) {
+            if (!w.sel[i])
+                continue;
+            double want = 0;
+            for (int64_t q = b[k].r0 * w.row_len; q < b[k].r1 * w.row_len; q++)
+                want += w.src[i * w.sig_size + q];
+            double got = ((const double *)a.data)[i];
+            if (got != want)
+                fail_msg("[%s] band %d frame %lld: %g, expected %g", c->name, k, (long long)i, got,
+                         want);
+            for (int64_t q = 0; q < w.sig_size; q++) {
+                int seen = atomic_load(&b[k].pr.cover[i * w.sig_size + q]);
+                int exp = q >= want0 * w.row_len && q < want1 * w.row_len;
+                if (seen != exp)
+                    fail_msg("[%s] band %d frame %lld pixel %lld passed %d times, expected %d",
+                             c->name, k, (long long)i, (long long)q, seen, exp);
+            }
+        }
+        probe_free(&b[k].pr);
+        tsr_udf_free(udfs[k]);
+    }
+    tsr_run_free(run);
+    if (full)
+        tsr_udf_free(udfs[nb]);
+    probe_free(&po);
+    world_free(&w);
+}
+
+static void test_sig_rows(void **state)
+{
+    (void)state;
+    /* SIG88: 8 rows of 8; small tile budgets cut the band into bands */
+    const cfg_t a = {"sig_rows, 2 threads", NAV57, SIG88, 2, 0, 0, 0};
+    band_ud_t one[1] = {{.r0 = 2, .r1 = 5}};
+    band_run(&a, one, 1, false, 2, 5);
+    const cfg_t b = {"sig_rows, ROI, inline, row bands", NAV57, SIG88, 0, 3, 16, 1};
+    band_ud_t two[2] = {{.r0 = 1, .r1 = 3}, {.r0 = 5, .r1 = 7}};
+    band_run(&b, two, 2, false, 1, 7); /* the union's extent */
+    const cfg_t c = {"sig_rows with a UDF reading all", NAV57, SIG88, 2, 4, 0, 0};
+    band_ud_t three[1] = {{.r0 = 3, .r1 = 4}};
+    band_run(&c, three, 1, true, 0, 8);
+}
+
 /* ---- failures -------------------------------------------------------------- */
 
 static void fail_run(const cfg_t *c, int where, int code, const char *in_msg)
@@ -2088,6 +2196,7 @@ int main(void)
         cmocka_unit_test(test_executors),
         cmocka_unit_test(test_partitions),
         cmocka_unit_test(test_row_bands),
+        cmocka_unit_test(test_sig_rows),
         cmocka_unit_test(test_roi),
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_corrections),

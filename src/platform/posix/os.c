@@ -167,6 +167,17 @@ void tsr__file_unmap(void *p, int64_t size)
         munmap(p, (size_t)size);
 }
 
+void tsr__map_drop(const void *p, size_t n)
+{
+    static long page;
+    if (!page)
+        page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(page - 1);
+    uintptr_t b = ((uintptr_t)p + n + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    if (page > 0 && b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 void tsr__file_advise_sequential(const tsr__file_t *f)
 {
 #ifdef POSIX_FADV_SEQUENTIAL

@@ -489,6 +489,23 @@ static int masks_init(tsr_udf_init_t *init)
     for (size_t i = 0; i < n_specs; i++)
         for (int64_t q = 0; q < chunks[i].k; q++)
             planes[j++] = chunks[i].data + q * npix;
+    /* Only the rows that hold a nonzero weight of some mask are read: for a
+     * small disk, a band of the frame. */
+    int64_t lo = npix, hi = -1;
+    for (int64_t q = 0; q < n; q++) {
+        int64_t a = 0, b = npix - 1;
+        while (a < lo && planes[q][a] == 0.0f)
+            a++;
+        while (b > hi && b >= a && planes[q][b] == 0.0f)
+            b--;
+        lo = a < lo ? a : lo;
+        hi = b > hi && b >= a ? b : hi;
+    }
+    if (hi >= lo) {
+        int64_t row_px = npix / meta->sig_shape.dims[0];
+        init->sig_rows_start = lo / row_px;
+        init->sig_rows_end = hi / row_px + 1;
+    }
     if ((rc = build_paths(init, st, planes, mode, isa)) < 0)
         goto fail;
     tsr_free(ctx, planes);
