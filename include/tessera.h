@@ -451,8 +451,10 @@ typedef struct tsr_udf_init {
      * sig_rows_end) of the first sig dimension that this UDF reads (0, 0 =
      * all).  If every UDF of a run gives a band, only the rows from the
      * least start to the greatest end are read, and tiles cover only them:
-     * a small virtual detector then reads a fraction of each frame.  Data
-     * outside the band are never given to the UDF. */
+     * a small virtual detector then reads a fraction of each frame.  Tiles
+     * may still cover rows outside the band (those another UDF of the run
+     * reads, or whole frames when excluded pixels are patched): the UDF
+     * ignores them. */
     int64_t sig_rows_start, sig_rows_end;
     char errmsg[256];
 } tsr_udf_init_t;
