@@ -11,6 +11,7 @@
 #include "json_out.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,46 @@ static void print_info_json(const char *path, tsr_dataset_t *ds)
            meta_or_empty(tsr_dataset_meta_json(ds)));
 }
 
+/* One calibrated axis: "name: scale units/px, offset o". */
+static void print_axis(const json_t *ax)
+{
+    const char *name = json_string_value(json_object_get(ax, "name"));
+    const char *units = json_string_value(json_object_get(ax, "units"));
+    json_t *scale = json_object_get(ax, "scale"), *offset = json_object_get(ax, "offset");
+    printf("  %s: %g %s/px", name && *name ? name : "?", json_number_value(scale),
+           units && *units ? units : "px");
+    if (json_is_number(offset) && json_number_value(offset) != 0)
+        printf(", offset %g", json_number_value(offset));
+}
+
+/* The facts the metadata convention names (docs/formats.md): detector and
+ * calibrations, when the format gives them. */
+static void print_meta_human(const char *text)
+{
+    json_t *m = json_loads(text, 0, NULL);
+    if (!json_is_object(m)) {
+        json_decref(m);
+        return;
+    }
+    const char *det = json_string_value(json_object_get(m, "detector"));
+    if (det)
+        printf("detector     %s\n", det);
+    json_t *cal = json_object_get(m, "calibration");
+    const char *parts[2] = {"nav", "sig"};
+    for (int k = 0; k < 2 && json_is_object(cal); k++) {
+        json_t *axes = json_object_get(cal, parts[k]);
+        if (!json_is_array(axes) || json_array_size(axes) == 0)
+            continue;
+        printf("%s_calib    ", parts[k]);
+        size_t i;
+        json_t *ax;
+        json_array_foreach (axes, i, ax)
+            print_axis(ax);
+        putchar('\n');
+    }
+    json_decref(m);
+}
+
 static void print_info_human(const char *path, tsr_dataset_t *ds)
 {
     tsr_shape_t nav, sig;
@@ -134,6 +175,7 @@ static void print_info_human(const char *path, tsr_dataset_t *ds)
     printf("sig_shape    %s\n", sigs);
     printf("dtype        %s (%s)\n", tsr_dtype_name(dt), ts);
     printf("image_count  %" PRId64 "\n", tsr_dataset_image_count(ds));
+    print_meta_human(meta_or_empty(tsr_dataset_meta_json(ds)));
     printf("meta         %s\n", meta_or_empty(tsr_dataset_meta_json(ds)));
 }
 
