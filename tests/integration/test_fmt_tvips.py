@@ -176,6 +176,8 @@ def test_generated_versions_depths_series(tmp_path, run, run_udfs, version, dtyp
         assert d["meta"]["header"]["frameheaderbytes"] == (12 if version == 1 else 64)
         assert d["meta"]["scan"]["method"] == "none"
         assert tuple(d["nav_shape"]) == (9,) and d["meta"]["sync_offset"] == 0
+        # the first image header's unix time (gen_tvips: t0 = 1700000000)
+        assert d["meta"]["acquisition_time"] == "2023-11-14T22:13:20.000Z"
         got = read_all(run_udfs, p, 9)
         assert got.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(got, a)
