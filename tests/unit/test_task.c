@@ -72,7 +72,7 @@ static void test_roundtrip_and_execute(void **state)
     float dark[SIG];
     for (int i = 0; i < SIG; i++)
         dark[i] = (float)(i % 4);
-    tsr_run_opts_t opts = {roi, {dark, NULL, NULL}};
+    tsr_run_opts_t opts = {.roi = roi, .corrections = {.dark = dark}};
     tsr_run_t *run;
     assert_int_equal(tsr_run_start(ctx, ds, udfs, 2, &opts, &run), 0);
     assert_int_equal(tsr_run_wait(run), 0);
