@@ -286,9 +286,11 @@ static int attr_i64(const xml_t *x, const char *at, const attrs_t *a, const char
 }
 
 /* Mark the defects of map m that fall in the window [oy, oy+h) × [ox,
- * ox+w) of the map into ex (h × w). */
+ * ox+w) of the map into ex (h × w).  Row and column ranges go into
+ * difference arrays (rows: h + 1, cols: w + 1, zeroed), so that the cost is
+ * linear in the defects plus the frame, whatever the ranges. */
 static int mark_defects(const xml_t *x, const bpmap_t *m, int64_t oy, int64_t ox, int64_t h,
-                        int64_t w, uint8_t *ex)
+                        int64_t w, int64_t *rows, int64_t *cols, uint8_t *ex)
 {
     if (!m->body)
         return 0;
@@ -315,20 +317,22 @@ static int mark_defects(const xml_t *x, const bpmap_t *m, int64_t oy, int64_t ox
             return xml_err(x, at, "Defect without Row(s) or Column(s)");
         if (r && c && (r0 != r1 || c0 != c1))
             return xml_err(x, at, "Defect with both a row and a column range");
-        /* a row range, a column range, or one pixel, clipped to the window */
-        int64_t y0 = r ? r0 : oy, y1 = r ? r1 : oy + h - 1;
-        int64_t x0 = c ? c0 : ox, x1 = c ? c1 : ox + w - 1;
-        if (y0 < oy)
-            y0 = oy;
-        if (y1 > oy + h - 1)
-            y1 = oy + h - 1;
-        if (x0 < ox)
-            x0 = ox;
-        if (x1 > ox + w - 1)
-            x1 = ox + w - 1;
-        for (int64_t yy = y0; yy <= y1; yy++)
-            for (int64_t xx = x0; xx <= x1; xx++)
-                ex[(yy - oy) * w + (xx - ox)] = 1;
+        /* window coordinates, clipped */
+        r0 -= oy, r1 -= oy, c0 -= ox, c1 -= ox;
+        if (r && c) { /* one pixel */
+            if (r0 >= 0 && r0 < h && c0 >= 0 && c0 < w)
+                ex[r0 * w + c0] = 1;
+            continue;
+        }
+        int64_t *d = r ? rows : cols, n = r ? h : w, lo = r ? r0 : c0, hi = r ? r1 : c1;
+        if (lo < 0)
+            lo = 0;
+        if (hi > n - 1)
+            hi = n - 1;
+        if (lo <= hi) {
+            d[lo]++;
+            d[hi + 1]--;
+        }
     }
     return 0;
 }
@@ -392,6 +396,7 @@ static int load_bad_pixels(tsr__open_args_t *a, const char *xml_path, const deme
     size_t n = f.size < XML_MAX_BYTES ? (size_t)f.size : XML_MAX_BYTES;
     char *t = tsr__malloc(ctx, n + 1);
     uint8_t *mask = NULL;
+    int64_t *rows = NULL, *cols = NULL;
     if (!t) {
         tsr__file_close(&f);
         return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
@@ -473,12 +478,21 @@ static int load_bad_pixels(tsr__open_args_t *a, const char *xml_path, const deme
         }
     }
     mask = tsr__calloc(ctx, (size_t)(h * w), 1);
-    if (!mask) {
+    rows = tsr__calloc(ctx, (size_t)(h + 1), sizeof *rows);
+    cols = tsr__calloc(ctx, (size_t)(w + 1), sizeof *cols);
+    if (!mask || !rows || !cols) {
         rc = tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = mark_defects(&x, m, oy, ox, h, w, mask)))
+    if ((rc = mark_defects(&x, m, oy, ox, h, w, rows, cols, mask)))
         goto done;
+    for (int64_t i = 1; i <= h; i++)
+        rows[i] += rows[i - 1];
+    for (int64_t i = 1; i <= w; i++)
+        cols[i] += cols[i - 1];
+    for (int64_t yy = 0; yy < h; yy++)
+        for (int64_t xx = 0; xx < w; xx++)
+            mask[yy * w + xx] |= rows[yy] > 0 || cols[xx] > 0;
     int64_t k = 0;
     for (int64_t i = 0; i < h * w; i++)
         k += mask[i];
@@ -488,6 +502,8 @@ static int load_bad_pixels(tsr__open_args_t *a, const char *xml_path, const deme
         mask = NULL;
     }
 done:
+    tsr__free(ctx, rows);
+    tsr__free(ctx, cols);
     tsr__free(ctx, mask);
     tsr__free(ctx, t);
     return rc;
