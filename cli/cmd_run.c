@@ -44,6 +44,9 @@ static const char RUN_USAGE[] =
     "  --dark FILE.npy        dark frame to subtract (sig shape)\n"
     "  --gain FILE.npy        gain map to multiply by (sig shape)\n"
     "  --exclude FILE.npy     excluded pixels, nonzero = patched from neighbours (sig shape)\n"
+    "  --no-dataset-corrections  do not apply the corrections that came with the dataset\n"
+    "                         (e.g. a SEQ file's dark/gain/bad pixels); --dark, --gain\n"
+    "                         or --exclude replace them anyway\n"
     "execution:\n"
     "  --threads N            worker threads (0 = one per core, the default)\n"
     "  --executor KIND        inline or threads (default)\n"
@@ -79,6 +82,7 @@ enum {
     OPT_DARK,
     OPT_GAIN,
     OPT_EXCLUDE,
+    OPT_NO_DS_CORR,
     OPT_QUIET,
     OPT_OUTPUT,
     OPT_HELP
@@ -100,6 +104,7 @@ static const cli_opt_t RUN_OPTS[] = {
     {"--dark", NULL, true, OPT_DARK},
     {"--gain", NULL, true, OPT_GAIN},
     {"--exclude", NULL, true, OPT_EXCLUDE},
+    {"--no-dataset-corrections", NULL, false, OPT_NO_DS_CORR},
     {"--quiet", "-q", false, OPT_QUIET},
     {"--output", "-o", true, OPT_OUTPUT},
     {"--help", "-h", false, OPT_HELP},
@@ -129,7 +134,7 @@ typedef struct run_args {
     const char *roi;
     int64_t ctx_opts[N_CTXO];
     const char *buffer, *colormap;
-    bool log, quiet, help;
+    bool log, quiet, help, no_ds_corr;
     const char *dark, *gain, *exclude;
     const char *out;
 } run_args_t;
@@ -225,6 +230,7 @@ static int take_arg(run_args_t *ra, int id, const char *v)
     case OPT_DARK: ra->dark = v; return CLI_OK;
     case OPT_GAIN: ra->gain = v; return CLI_OK;
     case OPT_EXCLUDE: ra->exclude = v; return CLI_OK;
+    case OPT_NO_DS_CORR: ra->no_ds_corr = true; return CLI_OK;
     case OPT_QUIET: ra->quiet = true; return CLI_OK;
     case OPT_OUTPUT: ra->out = v; return CLI_OK;
     case OPT_HELP: ra->help = true; return CLI_OK;
@@ -492,11 +498,12 @@ static int64_t frame_bytes(const tsr_dataset_t *ds)
     return tsr_shape_size(&sig) * (int64_t)tsr_dtype_size(tsr_dataset_dtype(ds));
 }
 
-static int start_and_wait(run_state_t *s, bool quiet)
+static int start_and_wait(run_state_t *s, bool quiet, bool no_ds_corr)
 {
     tsr_run_opts_t opts = {
         .roi = s->roi,
         .corrections = {.dark = s->dark, .gain = s->gain, .excluded = s->excluded},
+        .no_dataset_corrections = no_ds_corr,
     };
     int rc = tsr_run_start(s->ctx, s->ds, s->udfs, s->n_udfs, &opts, &s->run);
     if (rc != 0)
@@ -578,7 +585,7 @@ static int execute(run_state_t *s, const run_args_t *ra)
     if (rc == CLI_OK)
         rc = load_corrections(s, ra);
     if (rc == CLI_OK)
-        rc = start_and_wait(s, ra->quiet);
+        rc = start_and_wait(s, ra->quiet, ra->no_ds_corr);
     if (rc == CLI_OK)
         rc = write_results(s);
     return rc;

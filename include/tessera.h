@@ -538,8 +538,20 @@ typedef struct tsr_corrections {
 
 typedef struct tsr_run_opts {
     const uint8_t *roi; /* nav-sized mask (nonzero = selected), or NULL */
+    /* If all three arrays are NULL, the dataset's own corrections apply
+     * (tsr_dataset_corrections), unless no_dataset_corrections is set.
+     * Corrections given here replace the dataset's as a whole. */
     tsr_corrections_t corrections;
+    bool no_dataset_corrections;
 } tsr_run_opts_t;
+
+/* The corrections a dataset brings with it: e.g. the dark frame, gain map
+ * and bad-pixel list that the camera software wrote beside the data (see
+ * docs/formats.md for the formats that have them).  NULL if there are none;
+ * else the arrays (sig-sized, host order, each may be NULL) are owned by the
+ * dataset and valid until it is closed.  A run applies them when its caller
+ * gives no corrections of its own (see tsr_run_opts_t). */
+TSR_API const tsr_corrections_t *tsr_dataset_corrections(const tsr_dataset_t *ds);
 
 /* Start a run of n UDFs over ds in one pass.  opts may be NULL.  Arrays in
  * opts are copied.  The UDFs' init runs here: a parameter error is returned

@@ -564,7 +564,11 @@ int tsr_run_start(tsr_ctx_t *ctx, tsr_dataset_t *ds, tsr_udf_t *const *udfs, siz
     atomic_init(&run->frames_done, 0);
     atomic_init(&run->cancel, false);
 
+    /* the caller's corrections, else the dataset's own (unless refused) */
     const tsr_corrections_t *corr = opts ? &opts->corrections : NULL;
+    if ((!corr || (!corr->dark && !corr->gain && !corr->excluded)) &&
+        !(opts && opts->no_dataset_corrections))
+        corr = tsr_dataset_corrections(ds);
     TSR_TRY(tsr__corr_init(ctx, &run->corr, corr, &ds->sig));
     bool corr_on = tsr__corr_active(&run->corr);
     TSR_CHECK(ctx, !corr_on || !tsr__dtype_is_complex(ds->dtype), TSR_EUNSUPPORTED,

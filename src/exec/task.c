@@ -366,7 +366,9 @@ int tsr__task_execute(tsr_ctx_t *ctx, const tsr__task_t *t, tsr_results_t **out)
         TSR_TRY(tsr_udf_new(ctx, t->udf_names[u], t->udf_params[u], &udfs[u]));
     for (int64_t i = t->part_start; i < t->part_end; i++)
         roi[i] = t->roi ? t->roi[i - t->part_start] : 1;
-    tsr_run_opts_t opts = {roi, {t->dark, t->gain, t->excluded}};
+    /* the task carries the corrections in effect: never add the dataset's */
+    tsr_run_opts_t opts = {
+        .roi = roi, .corrections = {t->dark, t->gain, t->excluded}, .no_dataset_corrections = true};
     ctx->executor = TSR_EXEC_INLINE;
     ctx->partitions = 1;
     rc = tsr_run_start(ctx, ds, udfs, (size_t)t->n_udfs, &opts, &run);

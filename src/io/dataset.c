@@ -174,6 +174,9 @@ void tsr_dataset_close(tsr_dataset_t *ds)
     tsr__free(ctx, ds->dfds);
     tsr__free(ctx, ds->dalign);
     tsr__free(ctx, ds->segs);
+    tsr__free(ctx, (void *)ds->corr.dark);
+    tsr__free(ctx, (void *)ds->corr.gain);
+    tsr__free(ctx, (void *)ds->corr.excluded);
     tsr__free(ctx, ds->meta_json);
     tsr_params_free(ds->params);
     tsr__free(ctx, ds->path);
@@ -210,6 +213,11 @@ const char *tsr_dataset_meta_json(const tsr_dataset_t *ds)
 int64_t tsr_dataset_image_count(const tsr_dataset_t *ds)
 {
     return ds->image_count;
+}
+const tsr_corrections_t *tsr_dataset_corrections(const tsr_dataset_t *ds)
+{
+    const tsr_corrections_t *c = &ds->corr;
+    return c->dark || c->gain || c->excluded ? c : NULL;
 }
 
 /* ---- helpers for readers ----------------------------------------------- */

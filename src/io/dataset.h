@@ -113,6 +113,9 @@ struct tsr_dataset {
      * frames and of base_rows rows of the first sig dimension (0 = any) */
     int64_t base_depth, base_rows;
     void *state; /* reader's own */
+    /* Corrections found beside the data (tsr_dataset_corrections): arrays
+     * allocated with tsr__malloc by the reader, freed at close. */
+    tsr_corrections_t corr;
     char *meta_json;
     tsr__mutex_t map_lock;
 };

@@ -1479,7 +1479,7 @@ static void test_corrections_all_excluded(void **state)
     probe_t pr;
     probe_init(&pr, w.src, w.nav_size, w.sig_size, w.row_len, w.sel, w.rank);
     tsr_udf_t *u = custom(&w, &tmax_def, &pr);
-    tsr_run_opts_t opts = {NULL, {NULL, NULL, ex}};
+    tsr_run_opts_t opts = {.corrections = {.excluded = ex}};
     tsr_run_t *run = NULL;
     int rc = tsr_run_start(w.ctx, w.ds, &u, 1, &opts, &run);
     assert_true(rc < 0);
@@ -1492,7 +1492,7 @@ static void test_corrections_all_excluded(void **state)
     tsr_dataset_t *cds;
     assert_int_equal(tsr_dataset_from_memory(w.ctx, cdata, TSR_C64, &nav, &sig, true, &cds), 0);
     float dark[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-    tsr_run_opts_t copts = {NULL, {dark, NULL, NULL}};
+    tsr_run_opts_t copts = {.corrections = {.dark = dark}};
     rc = tsr_run_start(w.ctx, cds, &u, 1, &copts, &run);
     assert_int_equal(rc, TSR_EUNSUPPORTED);
     assert_null(run);

@@ -72,7 +72,7 @@ static void test_roundtrip_and_execute(void **state)
     float dark[SIG];
     for (int i = 0; i < SIG; i++)
         dark[i] = (float)(i % 4);
-    tsr_run_opts_t opts = {roi, {dark, NULL, NULL}};
+    tsr_run_opts_t opts = {.roi = roi, .corrections = {.dark = dark}};
     tsr_run_t *run;
     assert_int_equal(tsr_run_start(ctx, ds, udfs, 2, &opts, &run), 0);
     assert_int_equal(tsr_run_wait(run), 0);
@@ -203,12 +203,144 @@ static void test_memory_dataset_not_describable(void **state)
     tsr_ctx_free(ctx);
 }
 
+/* ---- a dataset that brings its own corrections ------------------------- */
+
+static void put32(uint8_t *b, size_t off, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        b[off + (size_t)i] = (uint8_t)(v >> (8 * i));
+}
+
+static void write_bytes(const char *p, const void *d, size_t n)
+{
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(d, 1, n, f), n);
+    fclose(f);
+}
+
+/* A SEQ of NAV frames SY x SX (uint16, no footer) with a dark reference
+ * beside it: every run, and every task of it, subtracts the dark exactly
+ * once. */
+static void test_dataset_corrections_once(void **state)
+{
+    (void)state;
+    char seq[64], dark_path[96];
+    snprintf(seq, sizeof seq, "/tmp/tsr-task-%d.seq", (int)getpid());
+    snprintf(dark_path, sizeof dark_path, "%s.dark.mrc", seq);
+    enum { FB = SIG * 2 };
+    static uint8_t file[8192 + NAV * FB];
+    memset(file, 0, sizeof file);
+    put32(file, 0, 0xFEED);
+    put32(file, 28, 5);
+    put32(file, 548, SX);
+    put32(file, 552, SY);
+    put32(file, 556, 16);
+    put32(file, 564, FB);
+    put32(file, 568, 100);
+    put32(file, 580, FB);
+    uint16_t *px = (uint16_t *)(file + 8192);
+    for (int i = 0; i < NAV * SIG; i++)
+        px[i] = (uint16_t)(100 + (i * 31u) % 900u);
+    write_bytes(seq, file, sizeof file);
+    static uint8_t mrc[1024 + SIG * 4];
+    memset(mrc, 0, sizeof mrc);
+    put32(mrc, 0, SX);
+    put32(mrc, 4, SY);
+    put32(mrc, 8, 1);
+    put32(mrc, 12, 2);
+    memcpy(mrc + 208, "MAP ", 4);
+    mrc[212] = mrc[213] = 0x44;
+    float dark[SIG];
+    for (int i = 0; i < SIG; i++)
+        dark[i] = (float)(i % 5) + 0.5f;
+    memcpy(mrc + 1024, dark, sizeof dark);
+    write_bytes(dark_path, mrc, sizeof mrc);
+
+    tsr_ctx_t *ctx;
+    assert_int_equal(tsr_ctx_new(&ctx), 0);
+    tsr_ctx_set(ctx, TSR_OPT_PARTITIONS, 3);
+    tsr_dataset_t *ds;
+    assert_int_equal(tsr_dataset_open(ctx, "seq", seq, NULL, &ds), 0);
+    const tsr_corrections_t *dc = tsr_dataset_corrections(ds);
+    assert_non_null(dc);
+    assert_non_null(dc->dark);
+    assert_null(dc->gain);
+    tsr_udf_t *udf;
+    assert_int_equal(tsr_udf_new(ctx, "sum", NULL, &udf), 0);
+    tsr_run_t *run;
+    assert_int_equal(tsr_run_start(ctx, ds, &udf, 1, NULL, &run), 0);
+    assert_int_equal(tsr_run_wait(run), 0);
+    const tsr_results_t *res;
+    tsr_array_t sum;
+    assert_int_equal(tsr_run_results(run, &res), 0);
+    assert_int_equal(tsr_results_find(res, 0, "intensity", &sum), 0);
+    double acc[SIG] = {0};
+    for (int64_t p = 0; p < tsr__run_partition_count(run); p++) {
+        tsr__task_t *t;
+        tsr_results_t *part;
+        tsr_array_t psum;
+        assert_int_equal(tsr__task_describe(run, p, &t), 0);
+        assert_non_null(t->dark);
+        assert_int_equal(tsr__task_execute(ctx, t, &part), 0);
+        assert_int_equal(tsr_results_find(part, 0, "intensity", &psum), 0);
+        for (int i = 0; i < SIG; i++)
+            acc[i] += ((const double *)psum.data)[i];
+        tsr_results_free(part);
+        tsr__task_free(ctx, t);
+    }
+    for (int i = 0; i < SIG; i++) {
+        double want = 0; /* sum over frames of (pixel - dark), by hand */
+        for (int f = 0; f < NAV; f++)
+            want += (double)px[f * SIG + i] - (double)dark[i];
+        double got = ((const double *)sum.data)[i];
+        assert_true(got > want - 1e-3 && got < want + 1e-3);
+        assert_true(acc[i] > want - 1e-3 && acc[i] < want + 1e-3);
+    }
+    tsr_run_free(run);
+    /* refused: the raw data */
+    tsr_run_opts_t opts = {.no_dataset_corrections = true};
+    assert_int_equal(tsr_run_start(ctx, ds, &udf, 1, &opts, &run), 0);
+    assert_int_equal(tsr_run_wait(run), 0);
+    assert_int_equal(tsr_run_results(run, &res), 0);
+    assert_int_equal(tsr_results_find(res, 0, "intensity", &sum), 0);
+    for (int i = 0; i < SIG; i++)
+        acc[i] = 0;
+    for (int64_t p = 0; p < tsr__run_partition_count(run); p++) {
+        tsr__task_t *t; /* no corrections in the task: none where it runs */
+        tsr_results_t *part;
+        tsr_array_t psum;
+        assert_int_equal(tsr__task_describe(run, p, &t), 0);
+        assert_null(t->dark);
+        assert_int_equal(tsr__task_execute(ctx, t, &part), 0);
+        assert_int_equal(tsr_results_find(part, 0, "intensity", &psum), 0);
+        for (int i = 0; i < SIG; i++)
+            acc[i] += ((const double *)psum.data)[i];
+        tsr_results_free(part);
+        tsr__task_free(ctx, t);
+    }
+    for (int i = 0; i < SIG; i++) {
+        double want = 0;
+        for (int f = 0; f < NAV; f++)
+            want += px[f * SIG + i];
+        assert_true(((const double *)sum.data)[i] == want);
+        assert_true(acc[i] == want);
+    }
+    tsr_run_free(run);
+    tsr_udf_free(udf);
+    tsr_dataset_close(ds);
+    tsr_ctx_free(ctx);
+    unlink(seq);
+    unlink(dark_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_and_execute),
         cmocka_unit_test(test_decode_rejects_garbage),
         cmocka_unit_test(test_memory_dataset_not_describable),
+        cmocka_unit_test(test_dataset_corrections_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
