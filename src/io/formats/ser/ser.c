@@ -746,13 +746,21 @@ static int read_ser(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_
                 k++;
             bytes = (size_t)((k - 1) * st->stride) + span;
         }
-        if ((rc = tsr__io_reserve(io, bytes)))
+        /* a frame that lands misaligned in the batch is first copied to
+         * an aligned spot after it (element headers and tags have sizes
+         * that are not multiples of 4 or 8) */
+        size_t tmp = (bytes + 63) & ~(size_t)63;
+        if ((rc = tsr__io_reserve(io, tmp + span)))
             return tsr__seterr(err, errlen, rc, "out of memory");
         if ((rc =
                  tsr__io_fetch(ds, io, 0, off + p0 * (int64_t)es, bytes, io->scratch, err, errlen)))
             return rc;
         for (int64_t j = 0; j < k; j++) {
             const unsigned char *src = (const unsigned char *)io->scratch + j * st->stride;
+            if ((size_t)(j * st->stride) % es) {
+                memcpy((unsigned char *)io->scratch + tmp, src, span);
+                src = (const unsigned char *)io->scratch + tmp;
+            }
             if (!st->flip) {
                 tsr__convert(o, dt, src, ds->dtype, false, (size_t)siglen);
             } else {
