@@ -41,8 +41,8 @@
 #define SER_HDR_1D 26 /* offset f8, delta f8, element i4, type i2, length i4 */
 #define SER_HDR_2D 50 /* 2 × (f8, f8, i4), type i2, size x i4, size y i4 */
 #define SER_MAX_DIMS 4
-#define SER_BATCH_BYTES (4 << 20) /* most bytes one read spans */
-#define SER_EMI_TAIL (32 << 20)   /* the .emi's metadata lie at its end */
+#define SER_BATCH_BYTES (256 << 10) /* most bytes one read spans */
+#define SER_EMI_TAIL (32 << 20)     /* the .emi's metadata lie at its end */
 
 static const tsr_param_def_t params[] = {
     {"nav_shape", "shape", "", "reshape the scan (default: from the dimension records)", false},
@@ -746,9 +746,17 @@ static int read_ser(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_
                 k++;
             bytes = (size_t)((k - 1) * st->stride) + span;
         }
+        if (k == 1 && !st->flip && dt == ds->dtype) { /* straight into the tile */
+            if ((rc = tsr__io_fetch(ds, io, 0, off + p0 * (int64_t)es, span, o, err, errlen)))
+                return rc;
+            o += span;
+            i++;
+            continue;
+        }
         /* a frame that lands misaligned in the batch is first copied to
-         * an aligned spot after it (element headers and tags have sizes
-         * that are not multiples of 4 or 8) */
+         * an aligned spot after it before a type conversion (element
+         * headers and tags have sizes that are not multiples of 4 or 8;
+         * a same-type copy is a memcpy, which does not care) */
         size_t tmp = (bytes + 63) & ~(size_t)63;
         if ((rc = tsr__io_reserve(io, tmp + span)))
             return tsr__seterr(err, errlen, rc, "out of memory");
@@ -757,7 +765,7 @@ static int read_ser(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_
             return rc;
         for (int64_t j = 0; j < k; j++) {
             const unsigned char *src = (const unsigned char *)io->scratch + j * st->stride;
-            if ((size_t)(j * st->stride) % es) {
+            if (dt != ds->dtype && (size_t)(j * st->stride) % es) {
                 memcpy((unsigned char *)io->scratch + tmp, src, span);
                 src = (const unsigned char *)io->scratch + tmp;
             }
