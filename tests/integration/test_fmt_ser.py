@@ -232,6 +232,17 @@ def test_samples_sum_and_row_bands(testdata, run_udfs):
             np.testing.assert_allclose(res["sumsig.intensity"], ref.sum(axis=(1, 2)), rtol=1e-6)
 
 
+def test_samples_converted_reads(testdata, run_udfs):
+    """stddev takes float64 tiles: every frame goes through a type
+    conversion, also those that lie at odd offsets in a batched read."""
+    for name in ("16x16-spectrum_image-5x5x1024_1.ser", "128x128x5-diffraction_preview_1.ser"):
+        ser = testdata / "ser" / name
+        ref = shown(parse_ser(ser)).astype(np.float64)
+        res = run_udfs("stddev", ser)
+        np.testing.assert_allclose(res["stddev.mean"], ref.mean(axis=0), rtol=1e-9)
+        np.testing.assert_allclose(res["stddev.var"], ref.var(axis=0), rtol=1e-7, atol=1e-9)
+
+
 # ---------------------------------------------------------------------------
 # Generated files
 
