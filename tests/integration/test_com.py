@@ -323,3 +323,66 @@ def test_needs_2d_scan(fails, datadir):
     p = save(datadir, "line", np.ones((6, 8, 8), np.float32))
     line = fails("run", "com", p, "-o", f"{datadir}/bad1d/")
     assert "2-D scan" in line and "(6,)" in line, line
+
+
+# ---------------------------------------------------------------------------
+# parameter guess
+
+
+def parse_guess(stdout):
+    g = {}
+    for line in stdout.splitlines():
+        if line.startswith("guess com "):
+            k, _, v = line[len("guess com "):].partition("=")
+            g[k] = v
+    assert set(g) == {"cy", "cx", "scan_rotation", "flip_y"}, stdout
+    return float(g["cy"]), float(g["cx"]), float(g["scan_rotation"]), g["flip_y"] == "true"
+
+
+def angle_diff(a, b):
+    return abs((a - b + 180) % 360 - 180)
+
+
+@pytest.mark.parametrize("rot,flip", [(30.0, True), (-115.0, False), (170.0, True), (0.0, False)])
+def test_guess_recovers_rotation_and_flip(run, datadir, rot, flip):
+    d = ga.com_dataset(nav=(24, 24), sig=(40, 40), rot_deg=rot, flip_y=flip, seed=11)
+    p = save(datadir, f"guess_{int(rot)}_{flip}", d["frames"])
+    out = datadir / f"guess_out_{int(rot)}_{flip}"
+    cp = run("run", "com", p, "--guess", "-o", f"{out}/")
+    cy, cx, grot, gflip = parse_guess(cp.stdout)
+    assert gflip == flip, cp.stdout
+    assert angle_diff(grot, rot) < 0.5, cp.stdout
+    # the centre: the centre of mass of the mean frame
+    mean = d["frames"].astype(np.float64).mean(axis=(0, 1))
+    yy, xx = np.indices(mean.shape)
+    assert abs(cy - (mean * yy).sum() / mean.sum()) < 1e-5
+    assert abs(cx - (mean * xx).sum() / mean.sum()) < 1e-5
+    # and the run used the guess: the field is the field the data were made from
+    res = {f.name[len("com."):-4]: np.load(f) for f in out.glob("com.*.npy")}
+    mean_y, mean_x = d["shifts_y"].mean(), d["shifts_x"].mean()
+    T = ga.correction(grot, gflip)
+    want_y = T[0, 0] * (d["shifts_y"] - mean_y) + T[0, 1] * (d["shifts_x"] - mean_x)
+    np.testing.assert_allclose(res["field_y"], want_y, atol=1e-4)
+
+
+def test_guess_with_radius_is_a_fixed_point(run, datadir):
+    # a flat background pulls the whole-frame centre towards the frame
+    # centre; with r the guess iterates to the centre of mass of the disk
+    # around itself
+    d = ga.com_dataset(nav=(10, 10), sig=(48, 48), centre=(20.3, 26.8), seed=4,
+                       background=5.0)
+    p = save(datadir, "guess_r", d["frames"])
+    cp = run("run", "com", p, "--guess", "--param", "r=9", "-o", f"{datadir}/guess_r_out/")
+    cy, cx, _, _ = parse_guess(cp.stdout)
+    mean = d["frames"].astype(np.float64).mean(axis=(0, 1))
+    m = mask_of(mean.shape, cy, cx, 9.0) * mean
+    yy, xx = np.indices(mean.shape)
+    assert abs((m * yy).sum() / m.sum() - cy) < 1e-5
+    assert abs((m * xx).sum() / m.sum() - cx) < 1e-5
+    assert abs(cy - 20.3) < 0.3 and abs(cx - 26.8) < 0.3
+
+
+def test_guess_needs_a_udf_with_a_guess(fails, datadir):
+    p = save(datadir, "small", np.ones((2, 3, 8, 8), np.float32))
+    line = fails("run", "sum", p, "--guess", "-o", f"{datadir}/g/")
+    assert "--guess" in line and "sum" in line, line
