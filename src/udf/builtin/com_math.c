@@ -35,34 +35,42 @@ void tsr__com_gradient(const double *f, const uint8_t *valid, int64_t ny, int64_
         }
 }
 
-/* Minimum-norm solution of the symmetric 2×2 system m·s = b (pseudo-
- * inverse: directions with a negligible eigenvalue get no component). */
-static void solve_sym2(double a, double b, double c, const double rhs[2], double s[2])
+/* Minimum-norm solution of the symmetric 2×2 system m·s = b, m = [[a, b],
+ * [b, c]] (pseudo-inverse: directions with a negligible eigenvalue get no
+ * component).  Those directions (unit vectors) go to nullv, their count to
+ * *nnull. */
+static void solve_sym2(double a, double b, double c, const double rhs[2], double s[2],
+                       double nullv[2][2], int *nnull)
 {
     s[0] = s[1] = 0;
+    *nnull = 0;
     const double d = sqrt((a - c) * (a - c) / 4 + b * b);
     const double lam[2] = {(a + c) / 2 + d, (a + c) / 2 - d};
     const double tol = 1e-12 * (fabs(lam[0]) > 0 ? fabs(lam[0]) : 1);
-    if (d == 0) { /* a multiple of the identity */
-        if (fabs(a) > tol) {
-            s[0] = rhs[0] / a;
-            s[1] = rhs[1] / a;
-        }
-        return;
-    }
     for (int k = 0; k < 2; k++) {
-        if (!(fabs(lam[k]) > tol))
-            continue;
-        /* an eigenvector from either row of (m − λ)·v = 0, the better one */
-        double vy = b, vx = lam[k] - a;
-        const double uy = lam[k] - c, ux = b;
-        if (uy * uy + ux * ux > vy * vy + vx * vx) {
-            vy = uy;
-            vx = ux;
+        double vy, vx;
+        if (d == 0) { /* a multiple of the identity: the axes */
+            vy = k == 0;
+            vx = k == 1;
+        } else {
+            /* an eigenvector from either row of (m − λ)·v = 0, the better one */
+            vy = b;
+            vx = lam[k] - a;
+            const double uy = lam[k] - c, ux = b;
+            if (uy * uy + ux * ux > vy * vy + vx * vx) {
+                vy = uy;
+                vx = ux;
+            }
+            const double nrm = sqrt(vy * vy + vx * vx);
+            vy /= nrm;
+            vx /= nrm;
         }
-        const double nrm = sqrt(vy * vy + vx * vx);
-        vy /= nrm;
-        vx /= nrm;
+        if (!(fabs(lam[k]) > tol)) {
+            nullv[*nnull][0] = vy;
+            nullv[*nnull][1] = vx;
+            (*nnull)++;
+            continue;
+        }
         const double p = (vy * rhs[0] + vx * rhs[1]) / lam[k];
         s[0] += p * vy;
         s[1] += p * vx;
@@ -112,11 +120,37 @@ void tsr__com_regression(const double *fy, const double *fx, const uint8_t *vali
             b[1][1] += dx * (fx[i] - mfx);
         }
     for (int comp = 0; comp < 2; comp++) {
-        double s[2];
-        solve_sym2(syy, syx, sxx, b[comp], s);
-        reg[1][comp] = s[0];
-        reg[2][comp] = s[1];
-        reg[0][comp] = (comp ? mfx : mfy) - s[0] * my - s[1] * mx;
+        double sl[2], nullv[2][2];
+        int nnull;
+        solve_sym2(syy, syx, sxx, b[comp], sl, nullv, &nnull);
+        /* (intercept, slope y, slope x): one least-squares solution */
+        double p[3] = {(comp ? mfx : mfy) - sl[0] * my - sl[1] * mx, sl[0], sl[1]};
+        /* positions on a line or at one point: the plane is not determined;
+         * like numpy's lstsq, take the solution of least norm, i.e. remove
+         * its components along the null space of the design matrix
+         * [1, y, x], spanned by (−(vy·ȳ + vx·x̄), vy, vx) for the degenerate
+         * directions v (orthonormalised) */
+        double basis[2][3];
+        for (int k = 0; k < nnull; k++) {
+            double *q = basis[k];
+            q[0] = -(nullv[k][0] * my + nullv[k][1] * mx);
+            q[1] = nullv[k][0];
+            q[2] = nullv[k][1];
+            for (int j = 0; j < k; j++) {
+                const double dot = q[0] * basis[j][0] + q[1] * basis[j][1] + q[2] * basis[j][2];
+                for (int e = 0; e < 3; e++)
+                    q[e] -= dot * basis[j][e];
+            }
+            const double nrm = sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]);
+            for (int e = 0; e < 3; e++)
+                q[e] /= nrm;
+            const double dot = p[0] * q[0] + p[1] * q[1] + p[2] * q[2];
+            for (int e = 0; e < 3; e++)
+                p[e] -= dot * q[e];
+        }
+        reg[0][comp] = p[0];
+        reg[1][comp] = p[1];
+        reg[2][comp] = p[2];
     }
 }
 
