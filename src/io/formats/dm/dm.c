@@ -205,18 +205,17 @@ typedef struct dm_state {
     int64_t pixels; /* pixels per frame */
 } dm_state_t;
 
-/* dst[i * siglen + k] = element (sig0 + k) * frames + img0 + i of src, for
- * i < n, k < siglen; elements of es bytes, possibly unaligned. */
-static void gather(unsigned char *dst, const unsigned char *src, size_t es, int64_t frames,
-                   int64_t img0, int64_t n, int64_t sig0, int64_t siglen)
+/* dst[i * dstride + k] = the element at src + k * pstride + i * es, for
+ * frames i < n and pixels k < npix; elements of es bytes, maybe unaligned. */
+static void gather(unsigned char *dst, size_t dstride, const unsigned char *src, size_t pstride,
+                   size_t es, int64_t n, int64_t npix)
 {
     enum { BLOCK = 16 }; /* pixels read side by side: 16 sequential streams */
-    for (int64_t k0 = 0; k0 < siglen; k0 += BLOCK) {
-        int64_t kb = siglen - k0 < BLOCK ? siglen - k0 : BLOCK;
-        const unsigned char *s0 = src + ((sig0 + k0) * frames + img0) * (int64_t)es;
-        size_t pstride = (size_t)frames * es;
+    for (int64_t k0 = 0; k0 < npix; k0 += BLOCK) {
+        int64_t kb = npix - k0 < BLOCK ? npix - k0 : BLOCK;
+        const unsigned char *s0 = src + (size_t)k0 * pstride;
         for (int64_t i = 0; i < n; i++) {
-            unsigned char *d = dst + ((size_t)i * (size_t)siglen + (size_t)k0) * es;
+            unsigned char *d = dst + ((size_t)i * dstride + (size_t)k0) * es;
             const unsigned char *s = s0 + (size_t)i * es;
             switch (es) {
             case 1:
@@ -243,6 +242,12 @@ static void gather(unsigned char *dst, const unsigned char *src, size_t es, int6
     }
 }
 
+/* Images [img0, img0+n) × pixels [sig0, sig0+siglen) of the sig-first
+ * layout: pixel p of image f is element p * frames + f.  They are gathered
+ * from the file's mapping (the page cache keeps the pages of the pixels'
+ * runs between tiles); with --io-backend direct (no page cache wanted), or
+ * if the file cannot be mapped, from reads of spans covering the runs of
+ * several consecutive pixels. */
 static int read_sig_first(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n,
                           int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out, char *err,
                           size_t errlen)
@@ -253,26 +258,36 @@ static int read_sig_first(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, 
     bool same = dt == ds->dtype && !swap;
     size_t count = (size_t)n * (size_t)siglen, bytes = count * es;
     size_t total = (size_t)st->frames * (size_t)st->pixels * es;
-    const unsigned char *m;
-    int rc = tsr__io_map(ds, st->file, st->offset, total, &m, err, errlen);
-    if (rc)
+    size_t pstride = (size_t)st->frames * es;
+    const unsigned char *m = NULL;
+    int rc;
+    if (io->backend != TSR_IO_DIRECT &&
+        (rc = tsr__io_map(ds, st->file, st->offset, total, &m, err, errlen)))
         return rc;
+    /* spans: the tile budget, and at least one pixel's run */
+    size_t span_cap = 0;
+    if (!m) {
+        span_cap = io->ctx->tile_bytes > 0 ? (size_t)io->ctx->tile_bytes : 1u << 20;
+        if (span_cap < (size_t)n * es)
+            span_cap = (size_t)n * es;
+    }
     /* stage in the stored type: in out itself, or in scratch to convert */
-    size_t run = m ? 0 : (size_t)n * es; /* no mapping: one pixel's frames */
-    if ((!same || run) && tsr__io_reserve(io, (same ? 0 : bytes) + run))
+    if ((!same || span_cap) && tsr__io_reserve(io, (same ? 0 : bytes) + span_cap))
         return tsr__seterr(err, errlen, TSR_ENOMEM, "out of memory");
     unsigned char *stage = same ? out : io->scratch;
+    int64_t first = (sig0 * st->frames + img0) * (int64_t)es; /* from st->offset */
     if (m) {
-        gather(stage, m, es, st->frames, img0, n, sig0, siglen);
+        gather(stage, (size_t)siglen, m + first, pstride, es, n, siglen);
     } else {
-        unsigned char *r = (unsigned char *)io->scratch + (same ? 0 : bytes);
-        for (int64_t k = 0; k < siglen; k++) {
-            int64_t off = st->offset + ((sig0 + k) * st->frames + img0) * (int64_t)es;
-            if ((rc = tsr__io_fetch(ds, io, st->file, off, run, r, err, errlen)))
+        unsigned char *span = (unsigned char *)io->scratch + (same ? 0 : bytes);
+        int64_t per = 1 + (int64_t)((span_cap - (size_t)n * es) / pstride);
+        for (int64_t k0 = 0; k0 < siglen; k0 += per) {
+            int64_t g = siglen - k0 < per ? siglen - k0 : per;
+            size_t len = (size_t)(g - 1) * pstride + (size_t)n * es;
+            int64_t off = st->offset + first + k0 * (int64_t)pstride;
+            if ((rc = tsr__io_fetch(ds, io, st->file, off, len, span, err, errlen)))
                 return rc;
-            for (int64_t i = 0; i < n; i++)
-                memcpy(stage + ((size_t)i * (size_t)siglen + (size_t)k) * es, r + (size_t)i * es,
-                       es);
+            gather(stage + (size_t)k0 * es, (size_t)siglen, span, pstride, es, n, g);
         }
     }
     if (!same)
