@@ -598,8 +598,12 @@ static int open_dm(tsr__open_args_t *a)
         *st = (dm_state_t){file, data->offset, ds->image_count, tsr_shape_size(&sig)};
         ds->state = st;
         ds->read = read_sig_first;
-        /* gathering reads runs of consecutive frames: keep tiles deep */
-        ds->base_depth = ds->image_count < 16 ? ds->image_count : 16;
+        /* a tile gathers one run of `depth` consecutive elements per pixel,
+         * each run in another page: deep tiles (in row bands when frames
+         * are large) cut the cost per byte (sum of 64x64x256x256 u2, CPU
+         * s: depth 16: 1.05, 32: 0.90, 64: 0.80, 128: 0.71); 64 keeps
+         * whole-frame tiles (process_frame UDFs) moderate */
+        ds->base_depth = ds->image_count < 64 ? ds->image_count : 64;
     }
 
     /* metadata */
