@@ -3,8 +3,10 @@
  * signal-first layout): malformed files must give a clean error.
  *
  * The seeds are small valid files built here from the published layout: a
- * DM3 image stack (thumbnail + 3-D int16, C order) and a DM4 4D-STEM file
- * (uint8, signal-first, with calibrations and a struct tag). */
+ * DM3 image stack (thumbnail + 3-D int16, C order), a DM4 4D-STEM file
+ * (uint8, signal-first, with calibrations and a struct tag) and the latter
+ * as a big-endian DM3. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 typedef struct out {
     uint8_t *b;
     size_t n, cap;
-    int w; /* 4 (DM3) or 8 (DM4) */
+    int w;    /* 4 (DM3) or 8 (DM4) */
+    bool big; /* values big-endian */
 } out_t;
 
 static void put(out_t *o, const void *p, size_t n)
@@ -81,11 +84,12 @@ static void be(out_t *o, uint64_t v, int w)
     put(o, b, (size_t)w);
 }
 
+/* A value in the file's byte order. */
 static void le(out_t *o, uint64_t v, int w)
 {
     uint8_t b[8];
     for (int i = 0; i < w; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
+        b[o->big ? w - 1 - i : i] = (uint8_t)(v >> (8 * i));
     put(o, b, (size_t)w);
 }
 
@@ -172,13 +176,14 @@ static void image(out_t *o, int nd, const uint32_t *dims, int dm_type, int el, s
     le(o, 0x425C0000u, 4);
 }
 
-static size_t dm_file(uint8_t **dst, int version, int four_d)
+static size_t dm_file(uint8_t **dst, int version, int four_d, bool big)
 {
     out_t o = {0};
     o.w = version == 4 ? 8 : 4;
+    o.big = big;
     be(&o, (uint64_t)version, 4);
     be(&o, 0, o.w);
-    be(&o, 1, 4);
+    be(&o, big ? 0 : 1, 4);
     put(&o, "\1\0", 2);
     be(&o, 2, o.w); /* root: ImageList, Thumbnails */
     group(&o, "ImageList", 2);
@@ -199,8 +204,10 @@ size_t tsr_fuzz_seeds(uint8_t **seeds, size_t *lens, size_t max)
 {
     size_t n = 0;
     if (n < max)
-        lens[n] = dm_file(&seeds[n], 3, 0), n++;
+        lens[n] = dm_file(&seeds[n], 3, 0, false), n++;
     if (n < max)
-        lens[n] = dm_file(&seeds[n], 4, 1), n++;
+        lens[n] = dm_file(&seeds[n], 4, 1, false), n++;
+    if (n < max)
+        lens[n] = dm_file(&seeds[n], 3, 1, true), n++;
     return n;
 }
