@@ -78,7 +78,6 @@ static int dataset_alloc(tsr_ctx_t *ctx, const tsr__reader_def_t *fmt, const cha
         return tsr__ctx_seterr(ctx, TSR_ENOMEM, "out of memory");
     ds->ctx = ctx;
     ds->fmt = fmt;
-    ds->read = fmt->read;
     if (tsr__mutex_init(&ds->map_lock)) {
         tsr__free(ctx, ds);
         return tsr__ctx_seterr(ctx, TSR_ENOMEM, "cannot create a lock");
@@ -402,6 +401,8 @@ static int read_images(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int
 {
     if (ds->read)
         return ds->read(ds, io, img0, n, sig0, siglen, dt, out, err, errlen);
+    if (ds->fmt->read)
+        return ds->fmt->read(ds, io, img0, n, sig0, siglen, dt, out, err, errlen);
     size_t fb = (size_t)siglen * tsr_dtype_size(dt);
     unsigned char *o = out;
     bool first = true;
@@ -429,7 +430,7 @@ static int read_images(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int
 void tsr__dataset_read_ahead(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, int64_t n,
                              int64_t sig0, int64_t siglen)
 {
-    if (io->backend != TSR_IO_URING || ds->read)
+    if (io->backend != TSR_IO_URING || ds->read || ds->fmt->read)
         return;
     int64_t img0 = frame0 + ds->sync_offset;
     if (img0 < 0 || img0 + n > ds->image_count)

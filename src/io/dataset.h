@@ -107,9 +107,9 @@ struct tsr_dataset {
     /* tiling constraints of the format: tiles hold a multiple of base_depth
      * frames and of base_rows rows of the first sig dimension (0 = any) */
     int64_t base_depth, base_rows;
-    /* how images are read: fmt->read when open starts; a reader's open may
-     * set it to NULL (use the segments) or to another function, when its
-     * files differ in layout (dm: frames stored contiguously or not) */
+    /* optional: read images with this instead of fmt->read or the segments;
+     * set by a reader's open when its files differ in layout (dm: frames
+     * stored contiguously, or gathered) */
     int (*read)(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,
                 int64_t siglen, tsr_dtype_t dt, void *out, char *err, size_t errlen);
     void *state; /* reader's own */
