@@ -683,7 +683,8 @@ int tsr__dm_parse(tsr_ctx_t *ctx, const tsr__file_t *f, const char *path, tsr__d
     if (t->version != 3 && t->version != 4) {
         rc = tsr__seterr(err, errlen,
                          t->version > 0 && t->version < 16 ? TSR_EUNSUPPORTED : TSR_ECORRUPT,
-                         "%s: DM header: version %u (expected 3 or 4)", path, (unsigned)be(h, 4));
+                         "%s: not a DM3/DM4 file: header version field is %u (expected 3 or 4)",
+                         path, (unsigned)be(h, 4));
         goto done;
     }
     r->w = t->version == 4 ? 8 : 4;
