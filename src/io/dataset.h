@@ -112,6 +112,11 @@ struct tsr_dataset {
     /* tiling constraints of the format: tiles hold a multiple of base_depth
      * frames and of base_rows rows of the first sig dimension (0 = any) */
     int64_t base_depth, base_rows;
+    /* optional: read images with this instead of fmt->read or the segments;
+     * set by a reader's open when its files differ in layout (dm: frames
+     * stored contiguously, or gathered) */
+    int (*read)(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,
+                int64_t siglen, tsr_dtype_t dt, void *out, char *err, size_t errlen);
     void *state; /* reader's own */
     /* Corrections found beside the data (tsr_dataset_corrections): arrays
      * allocated with tsr__malloc by the reader, freed at close. */
