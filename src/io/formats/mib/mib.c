@@ -549,21 +549,21 @@ static int find_files(tsr__open_args_t *a, bool is_hdr, bool no_glob, char ***na
     } else if (!no_glob) {
         /* a companion .hdr: the same stem, or the stem less its number */
         char cand[4096];
-        for (int pass = 0; pass < 2 && !hdr_path[0]; pass++) {
-            if (pass == 1) {
-                size_t k = strlen(stem);
-                while (k && isdigit((unsigned char)stem[k - 1]))
-                    k--;
-                if (k == strlen(stem) || k == 0)
-                    break;
-                stem[k] = 0;
-            }
+        /* the stem itself, then less one trailing digit at a time (the file
+         * number may follow a stem that ends in digits) */
+        size_t k = strlen(stem);
+        while (!hdr_path[0]) {
             char name[4096 + 8];
-            snprintf(name, sizeof name, "%s.hdr", stem);
+            snprintf(name, sizeof name, "%.*s.hdr", (int)k, stem);
             uint8_t h4[4];
             if (join(cand, sizeof cand, dir, name) && tsr__path_is_file(cand) &&
-                tsr__file_head(cand, h4, 4) == 4 && memcmp(h4, "HDR,", 4) == 0)
+                tsr__file_head(cand, h4, 4) == 4 && memcmp(h4, "HDR,", 4) == 0) {
                 copy_str(hdr_path, hcap, cand);
+                stem[k] = 0;
+            }
+            if (k <= 1 || !isdigit((unsigned char)stem[k - 1]))
+                break;
+            k--;
         }
     }
     name_list_t l = {.base = stem, .base_len = strlen(stem)};
