@@ -37,16 +37,15 @@ DACS = "011,511,000,000,000,000,000,000,175,010,200,125,100,100,093,100,099,030,
 
 
 def frame_header(seq, header_bytes, chips, width, height, ptype, layout, depth, extended=True):
-    """One frame header, NUL-padded to header_bytes."""
-    parts = ["MQ1", "%06d" % seq, "%05d" % header_bytes, "%02d" % chips, "%04d" % width,
+    """One frame header, NUL-padded to header_bytes (without the DACs if they do not fit)."""
+    head = ["MQ1", "%06d" % seq, "%05d" % header_bytes, "%02d" % chips, "%04d" % width,
              "%04d" % height, ptype, "%6s" % layout, "0F" if chips == 4 else "01",
              "2021-04-15 14:44:15.862206", "0.001000", "0", "0", "0",
              "2.000000E+0", "5.110000E+2"] + ["0.000000E+0"] * 6
-    for _ in range(chips):
-        parts += ["3RX", DACS]
-    if extended:
-        parts += ["MQ1A", "2021-04-15T13:44:15.862206301Z", "1000000ns", str(depth)]
-    text = (",".join(parts) + ",").encode("ascii")
+    ext = ["MQ1A", "2021-04-15T13:44:15.862206301Z", "1000000ns", str(depth)] if extended else []
+    text = (",".join(head + ["3RX", DACS] * chips + ext) + ",").encode("ascii")
+    if len(text) > header_bytes:
+        text = (",".join(head + ext) + ",").encode("ascii")
     if len(text) > header_bytes:
         raise ValueError("header of %d bytes does not fit in %d" % (len(text), header_bytes))
     return text + b"\0" * (header_bytes - len(text))

@@ -167,6 +167,11 @@ static int parse_head(const uint8_t *buf, size_t n, const char *path, int64_t of
     *c2 = ',';
     if (rc)
         return rc;
+    if ((int64_t)n < h->header_bytes && n < HEAD_READ)
+        return tsr__seterr(err, errlen, TSR_ECORRUPT,
+                           "%s: truncated: the frame header at byte %lld has %lld bytes, its size "
+                           "field says %lld",
+                           path, (long long)off, (long long)n, (long long)h->header_bytes);
     if ((int64_t)len > h->header_bytes)
         txt[h->header_bytes] = 0;
 
