@@ -566,3 +566,16 @@ def test_not_stealing_other_formats(testdata):
                 assert json.loads(r.stdout)["format"] != "mib", p
             else:
                 assert "MIB" not in r.stderr and ".hdr" not in r.stderr, (p, r.stderr)
+
+
+def test_other_extension_opens_alone(tmp_path, run, run_udfs):
+    """A MIB file under another name is detected by its magic and read alone, even beside a
+    .hdr of the same stem."""
+    rng = np.random.default_rng(16)
+    frames = gen_mib.random_frames(rng, 3, (256, 256), 6)
+    hp, paths = gen_mib.write_acquisition(tmp_path, "o", frames, 6, files=1)
+    other = tmp_path / "o.dat"
+    os.replace(paths[0], other)
+    i = info(run, other)
+    assert i["format"] == "mib" and i["image_count"] == 3 and "hdr_file" not in i["meta"]
+    full_check(run_udfs, other, frames.astype(np.uint8), (3,))

@@ -546,13 +546,16 @@ static int find_files(tsr__open_args_t *a, bool is_hdr, bool no_glob, char ***na
     const char *base;
     split_path(path, dir, sizeof dir, &base);
     hdr_path[0] = 0;
-    size_t blen = strlen(base);
-    snprintf(stem, sizeof stem, "%.*s", (int)(blen >= 4 ? blen - 4 : blen), base);
+    /* the stem: the file name less its extension */
+    const char *dot = strrchr(base, '.');
+    size_t blen = dot && dot > base ? (size_t)(dot - base) : strlen(base);
+    snprintf(stem, sizeof stem, "%.*s", (int)blen, base);
     if (is_hdr) {
         if (!copy_str(hdr_path, hcap, path))
             return tsr__seterr(a->err, a->errlen, TSR_EINVAL, "%s: path too long", path);
-    } else if (!no_glob) {
-        /* a companion .hdr: the same stem, or the stem less its number */
+    } else if (!no_glob && ends_with_ci(path, ".mib")) {
+        /* a companion .hdr (a .mib file only, so that the file itself
+         * is one of the acquisition's names) */
         char cand[4096];
         /* the stem itself, then less one trailing digit at a time (the file
          * number may follow a stem that ends in digits) */
