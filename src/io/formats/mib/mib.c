@@ -503,7 +503,7 @@ static const tsr_param_def_t params[] = {
     {"sync_offset", "int", "0",
      "frames to skip at the start (positive) or blank frames to insert (negative)", false},
     {"counter_depth", "int", "",
-     "RAW (R64) counter depth 1, 6, 12 or 24 when neither the frame headers nor the .hdr say it",
+     "RAW (R64) counter depth 1, 6, 12 or 24 (default: from the frame headers, else the .hdr)",
      false},
     {"disable_glob", "bool", "false",
      "read only the named .mib file, not the other numbered files of its acquisition", false},
