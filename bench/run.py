@@ -39,7 +39,8 @@ What it does, in order (see docs/performance.md for the results and their analys
 6. Memory: peak RSS (ru_maxrss, through bench/peak-rss) of `tessera run sum,sumsig,stddev` on
    a 1 GiB and a 4 GiB dataset of 256×256 frames, for each backend, with their ratio.
 7. File formats (--no-formats skips them): for each case of FORMAT_CASES (MIB U16, MIB RAW
-   12-bit quad, MIB RAW 1-bit quad), a file written by the format's generator in tests/gen/
+   12-bit quad, MIB RAW 1-bit quad, and DM4, SER, MRC, BLO, EMPAD, SEQ, TVIPS through the shared
+   strided reader), a file written by the format's generator in tests/gen/
    (512 MiB of decoded frames; --quick 128 MiB, --big 2 GiB; reused when present) and a raw
    file of the same frames' bytes (the decoded shape and dtype, little-endian, `tsr-gen
    random`); `sum` on both for each thread count (default backend).  GB/s count the decoded
@@ -91,6 +92,27 @@ FORMAT_CASES = [
     {"label": "mib-raw1-quad", "ext": ".mib", "sig": (512, 512), "dtype": "u1",
      "gen": ["tests/gen/gen_mib.py", "{out}", "--shape", "{n},512,512", "--depth", "1",
              "--raw", "--quad"], "args": []},
+    # uncompressed formats through the shared strided reader: the same speed as raw
+    {"label": "dm4", "ext": ".dm4", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_dm.py", "{out}", "--shape", "{n},256,256", "--dtype", "u2",
+             "--version", "4"], "args": []},
+    {"label": "ser", "ext": "_1.ser", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_ser.py", "{out}", "--shape", "{n},256,256", "--dtype", "u2"],
+     "args": []},
+    {"label": "mrc", "ext": ".mrc", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_mrc.py", "{out}", "--shape", "{n},256,256", "--mode", "6"],
+     "args": []},
+    {"label": "blo", "ext": ".blo", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_blo.py", "{out}", "--shape", "{h},{w},256,256", "--dtype", "u2"],
+     "args": []},
+    {"label": "empad", "ext": ".xml", "sig": (128, 128), "dtype": "f4",
+     "gen": ["tests/gen/gen_empad.py", "{out}", "--shape", "{h},{w}"], "args": []},
+    {"label": "seq", "ext": ".seq", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_seq.py", "{out}", "--shape", "{n},256,256", "--dtype", "u2"],
+     "args": []},
+    {"label": "tvips", "ext": "_000.tvips", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_tvips.py", "{out}", "--shape", "{n},256,256", "--dtype", "u2"],
+     "args": []},
 ]
 
 # Values for required parameters of UDFs this script does not know, by parameter name.
@@ -471,14 +493,17 @@ def prepare_format_cases(args):
     for fc in FORMAT_CASES:
         if args.format_cases and fc["label"] not in args.format_cases.split(","):
             continue
-        es = {"u1": 1, "u2": 2, "u4": 4}[fc["dtype"]]
+        es = {"u1": 1, "u2": 2, "u4": 4, "f4": 4}[fc["dtype"]]
         frame = fc["sig"][0] * fc["sig"][1] * es
         n = max(1, target // frame)
+        h = max(1, int(n ** 0.5))  # a 2-D scan h × w = n for formats that need one
+        while n % h:
+            h -= 1
         path = os.path.join(args.scratch, "fmt_%s_%d%s" % (fc["label"], n, fc["ext"]))
         stamp = path + ".ok"  # written after the generator succeeded
         if not (os.path.exists(path) and os.path.exists(stamp)):
             log("generating %s" % path)
-            cmd = [a.format(out=path, n=n) for a in fc["gen"]]
+            cmd = [a.format(out=path, n=n, h=h, w=n // h) for a in fc["gen"]]
             if cmd[0].endswith(".py"):
                 cmd = ["/usr/bin/python3", os.path.join(ROOT, cmd[0])] + cmd[1:]
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -702,7 +727,7 @@ def parse_args():
                     help="run every case with the page-cache-bypassing backends too "
                          "(default: %s)" % ", ".join(BYPASS_CASES))
     ap.add_argument("--no-formats", action="store_true",
-                    help="skip the file-format cases (MIB U16, RAW 12-bit quad, RAW 1-bit quad)")
+                    help="skip the file-format cases (MIB, DM4, SER, MRC, BLO, EMPAD, SEQ, TVIPS)")
     ap.add_argument("--format-cases", help="only these format case labels, comma separated")
     ap.add_argument("--tile-sweep", action="store_true",
                     help="also time sum, stddev and 16 masks for tile budgets 64 KiB..16 MiB")
