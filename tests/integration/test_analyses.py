@@ -267,6 +267,20 @@ def test_radial_profile(run_udfs, tmp_path, case, dtype):
     assert np.isnan(want).any() == (pixels == 0).any()
 
 
+@pytest.mark.parametrize("dtype", ["<u2", "<i4"])
+def test_radial_profile_split_frames(run_udfs, tmp_path, dtype):
+    """Frames larger than a tile come in bands of a few rows, eight frames
+    at a time (and the rest of the frames fewer)."""
+    data = random_frames(dtype, nav=(3, 7))
+    path = save(tmp_path, "d.npy", data)
+    kw = dict(cx=14.2, cy=11.7, ri=0.5, ro=14, n_bins=9)
+    want, _, _ = radial_profile_oracle(data, **kw)
+    for tile in ["600", "3000", "30000"]:
+        res = run_udfs("radial_profile", path, *params(**kw), "--tile-bytes", tile,
+                       "--partitions", "2")
+        close(res["radial_profile.intensity"], want, f"radial_profile tile {tile}")
+
+
 def test_radial_profile_of_rings(run_udfs, tmp_path):
     """A frame of concentric rings of value = their radius gives that value
     back in every ring."""

@@ -18,8 +18,9 @@
  * ring and order, as LiberTEM's absolute_<bin>_<order> results are):
  * `complex` (complex64), `absolute` = |c| and `phase` = arg c (float32);
  * and `dominant`, NAV (n_bins,) int32: the order n >= 1 with the largest
- * |c[b, n]| (the lowest of equal ones; 0 when max_order is 0; -1 where the
- * frame was not processed).
+ * |c[b, n]| (the lowest of equal ones; 0 when max_order is 0 and where
+ * the frame was not processed, as the runtime marks invalid integer
+ * results).
  *
  * Work: init lists every (pixel, ring) pair with a nonzero weight, sorted
  * by pixel, with cos phi and sin phi.  The tiles arrive as float64; per
@@ -295,8 +296,7 @@ static int rf_finalize(const tsr_udf_call_t *c)
                     arg = (int32_t)o;
                 }
             }
-            /* an unprocessed frame has NaN sums */
-            dom[i * nb + b] = isnan(acc[2 * base]) ? -1 : arg;
+            dom[i * nb + b] = arg;
         }
     return 0;
 }

@@ -23,6 +23,16 @@
  * reading the data (a scatter into per-bin accumulators would store once
  * per pixel and stall on repeated bins).
  *
+ * uint16 data (the usual detector data) go faster on x86-64: for each band
+ * and group of eight frames, the band is first transposed (SSE2, 8 × 8
+ * blocks of 16-bit values) into pixel-major order, eight frames of one
+ * pixel in one 16-byte vector; a segment then costs one vector load, a
+ * widening to 32 bits and two vector additions per pixel for all eight
+ * frames (exact: a segment has at most 32768 pixels, so its sums fit an
+ * int32).  The transposition costs less than the scalar loads it saves.
+ * Frames larger than a tile are cut into row bands by the runtime; the UDF
+ * then asks for eight frames per tile so that this still applies.
+ *
  * A tile may hold only some rows of its frames (large frames): bands it
  * covers only in part are clipped by binary search within each segment, and
  * the per-bin sums live in a private float64 NAV buffer `sum` that the tiles
@@ -33,6 +43,13 @@
 #include "udf/builtin/radial.h"
 
 #include <stdlib.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define RP_HAVE_SSE2 1
+#else
+#define RP_HAVE_SSE2 0
+#endif
 
 enum { BUF_INTENSITY = 0, BUF_PIXELS, BUF_RADIUS, BUF_SUM };
 
@@ -45,6 +62,7 @@ typedef struct rp_state {
     tsr_ctx_t *ctx;
     int64_t h, w, n_bins;
     int64_t band_rows, n_bands;
+    bool simd;         /* uint16 tiles take the transposing path */
     int32_t *pix;      /* entries: pixel indices by (band, bin, pixel) */
     int64_t *seg_off;  /* n_segs + 1: entries of segment s */
     int32_t *seg_bin;  /* n_segs: the bin of segment s */
@@ -175,6 +193,76 @@ static rp_kernel_t rp_kernel(tsr_dtype_t dt)
     }
 }
 
+/* ---- uint16 on SSE2 ---------------------------------------------------- */
+
+#if RP_HAVE_SSE2
+/* T[(p - q0)·8 + f] = x[f·fs + p] for p in [q0, q1) (relative to x),
+ * eight frames. */
+static void rp_transpose_u16(uint16_t *restrict T, const uint16_t *restrict x, int64_t fs,
+                             int64_t q0, int64_t q1)
+{
+    int64_t p = q0;
+    for (; p + 8 <= q1; p += 8) {
+        const uint16_t *s = x + p;
+        __m128i r0 = _mm_loadu_si128((const __m128i *)s);
+        __m128i r1 = _mm_loadu_si128((const __m128i *)(s + fs));
+        __m128i r2 = _mm_loadu_si128((const __m128i *)(s + 2 * fs));
+        __m128i r3 = _mm_loadu_si128((const __m128i *)(s + 3 * fs));
+        __m128i r4 = _mm_loadu_si128((const __m128i *)(s + 4 * fs));
+        __m128i r5 = _mm_loadu_si128((const __m128i *)(s + 5 * fs));
+        __m128i r6 = _mm_loadu_si128((const __m128i *)(s + 6 * fs));
+        __m128i r7 = _mm_loadu_si128((const __m128i *)(s + 7 * fs));
+        __m128i a0 = _mm_unpacklo_epi16(r0, r1), a1 = _mm_unpackhi_epi16(r0, r1);
+        __m128i a2 = _mm_unpacklo_epi16(r2, r3), a3 = _mm_unpackhi_epi16(r2, r3);
+        __m128i a4 = _mm_unpacklo_epi16(r4, r5), a5 = _mm_unpackhi_epi16(r4, r5);
+        __m128i a6 = _mm_unpacklo_epi16(r6, r7), a7 = _mm_unpackhi_epi16(r6, r7);
+        __m128i b0 = _mm_unpacklo_epi32(a0, a2), b1 = _mm_unpackhi_epi32(a0, a2);
+        __m128i b2 = _mm_unpacklo_epi32(a1, a3), b3 = _mm_unpackhi_epi32(a1, a3);
+        __m128i b4 = _mm_unpacklo_epi32(a4, a6), b5 = _mm_unpackhi_epi32(a4, a6);
+        __m128i b6 = _mm_unpacklo_epi32(a5, a7), b7 = _mm_unpackhi_epi32(a5, a7);
+        __m128i *t = (__m128i *)(T + (p - q0) * 8);
+        _mm_storeu_si128(t + 0, _mm_unpacklo_epi64(b0, b4));
+        _mm_storeu_si128(t + 1, _mm_unpackhi_epi64(b0, b4));
+        _mm_storeu_si128(t + 2, _mm_unpacklo_epi64(b1, b5));
+        _mm_storeu_si128(t + 3, _mm_unpackhi_epi64(b1, b5));
+        _mm_storeu_si128(t + 4, _mm_unpacklo_epi64(b2, b6));
+        _mm_storeu_si128(t + 5, _mm_unpackhi_epi64(b2, b6));
+        _mm_storeu_si128(t + 6, _mm_unpacklo_epi64(b3, b7));
+        _mm_storeu_si128(t + 7, _mm_unpackhi_epi64(b3, b7));
+    }
+    for (; p < q1; p++)
+        for (int f = 0; f < 8; f++)
+            T[(p - q0) * 8 + f] = x[f * fs + p];
+}
+
+/* out[f·ostride] += Σ_i T[pix[i] - q0][f] for the eight frames. */
+static void rp_segment_u16(const uint16_t *restrict T, const int32_t *restrict pix, int64_t n,
+                           int64_t q0, double *restrict out, int64_t ostride)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i lo = zero, hi = zero, lo2 = zero, hi2 = zero;
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(T + (pix[i] - q0) * 8));
+        __m128i w = _mm_loadu_si128((const __m128i *)(T + (pix[i + 1] - q0) * 8));
+        lo = _mm_add_epi32(lo, _mm_unpacklo_epi16(v, zero));
+        hi = _mm_add_epi32(hi, _mm_unpackhi_epi16(v, zero));
+        lo2 = _mm_add_epi32(lo2, _mm_unpacklo_epi16(w, zero));
+        hi2 = _mm_add_epi32(hi2, _mm_unpackhi_epi16(w, zero));
+    }
+    if (i < n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(T + (pix[i] - q0) * 8));
+        lo = _mm_add_epi32(lo, _mm_unpacklo_epi16(v, zero));
+        hi = _mm_add_epi32(hi, _mm_unpackhi_epi16(v, zero));
+    }
+    int32_t a[8];
+    _mm_storeu_si128((__m128i *)a, _mm_add_epi32(lo, lo2));
+    _mm_storeu_si128((__m128i *)(a + 4), _mm_add_epi32(hi, hi2));
+    for (int f = 0; f < 8; f++)
+        out[f * ostride] += (double)a[f];
+}
+#endif
+
 /* ---- init -------------------------------------------------------------- */
 
 static void rp_destroy(void *user_data, void *state)
@@ -303,6 +391,8 @@ static int rp_init(tsr_udf_init_t *init)
     int64_t R = RP_BAND_BYTES / (RP_FRAMES * w * (int64_t)(es ? es : 1));
     st->band_rows = R < 1 ? 1 : R;
     st->n_bands = (h + st->band_rows - 1) / st->band_rows;
+    /* the SIMD path sums a segment (at most a band) in int32 */
+    st->simd = RP_HAVE_SSE2 && init->meta->input_dtype == TSR_U16 && st->band_rows * w <= 32768;
 
     /* count segments, then fill: per band a counting sort by bin */
     int64_t n_segs = 0;
@@ -353,6 +443,10 @@ static int rp_init(tsr_udf_init_t *init)
     tsr__builtin_declare(init, "sum", TSR_KIND_NAV, TSR_F64, TSR_BUF_PRIVATE, 1, &n_bins);
     init->input_dtype = TSR_DTYPE_NATIVE;
     init->method = TSR_METHOD_TILE;
+    /* Frames larger than a tile are cut into row bands; ask for eight
+     * frames per band so that the kernels still see eight at once. */
+    if (npix * (int64_t)es > init->ctx->tile_bytes)
+        init->tile_depth = RP_FRAMES;
     init->state = st;
     tsr_free(init->ctx, bin);
     tsr_free(init->ctx, cnt);
@@ -382,6 +476,37 @@ static int64_t lower_bound(const int32_t *pix, int64_t lo, int64_t hi, int64_t v
     return lo;
 }
 
+/* Task scratch of the SIMD path: one band of eight frames, transposed. */
+static int rp_task_start(const tsr_udf_call_t *c, void **task_state)
+{
+    const rp_state_t *st = c->state;
+    *task_state = NULL;
+    if (!st->simd)
+        return 0;
+    size_t n = (size_t)(st->band_rows * st->w * RP_FRAMES) * sizeof(uint16_t);
+    if (!(*task_state = tsr_alloc(st->ctx, n)))
+        return tsr_udf_error(c, TSR_ENOMEM, "radial_profile: out of memory");
+    return 0;
+}
+
+static void rp_task_stop(const tsr_udf_call_t *c, void *task_state)
+{
+    const rp_state_t *st = c->state;
+    tsr_free(st->ctx, task_state);
+}
+
+/* The entries [*lo, *hi) of segment s within the tile's pixels [s0, s1). */
+static void rp_clip(const rp_state_t *st, int64_t s, bool whole, int64_t s0, int64_t s1,
+                    int64_t *lo, int64_t *hi)
+{
+    *lo = st->seg_off[s];
+    *hi = st->seg_off[s + 1];
+    if (!whole) {
+        *lo = lower_bound(st->pix, *lo, *hi, s0);
+        *hi = lower_bound(st->pix, *lo, *hi, s1);
+    }
+}
+
 static int rp_process_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
 {
     const rp_state_t *st = c->state;
@@ -390,21 +515,48 @@ static int rp_process_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
         return tsr_udf_error(c, TSR_EUNSUPPORTED, "radial_profile: %s tiles are not supported",
                              tsr_dtype_name(t->dtype));
     double *sum = c->bufs[BUF_SUM].data;
+    const int64_t nb = st->n_bins, fs = t->sig_len;
     const int64_t s0 = t->sig_start, s1 = t->sig_start + t->sig_len;
     const int64_t y0 = s0 / st->w, y1 = (s1 + st->w - 1) / st->w;
     const int64_t R = st->band_rows;
+    int64_t f0 = 0;
+#if RP_HAVE_SSE2
+    if (st->simd && t->dtype == TSR_U16 && c->task_state) {
+        uint16_t *T = c->task_state;
+        const uint16_t *x = t->data;
+        for (; f0 + RP_FRAMES <= t->depth; f0 += RP_FRAMES) {
+            for (int64_t band = y0 / R; band * R < y1; band++) {
+                int64_t b0 = band * R, b1 = b0 + R < st->h ? b0 + R : st->h;
+                int64_t q0 = b0 * st->w > s0 ? b0 * st->w : s0;
+                int64_t q1 = b1 * st->w < s1 ? b1 * st->w : s1;
+                bool whole = b0 >= y0 && b1 <= y1;
+                if (st->band_seg[band] == st->band_seg[band + 1])
+                    continue;
+                rp_transpose_u16(T, x + f0 * fs, fs, q0 - s0, q1 - s0);
+                for (int64_t s = st->band_seg[band]; s < st->band_seg[band + 1]; s++) {
+                    int64_t lo, hi;
+                    rp_clip(st, s, whole, s0, s1, &lo, &hi);
+                    if (lo < hi)
+                        rp_segment_u16(T, st->pix + lo, hi - lo, q0, sum + f0 * nb + st->seg_bin[s],
+                                       nb);
+                }
+            }
+        }
+    }
+#endif
+    if (f0 == t->depth)
+        return 0;
+    const unsigned char *x =
+        (const unsigned char *)t->data + (size_t)(f0 * fs) * tsr_dtype_size(t->dtype);
     for (int64_t band = y0 / R; band * R < y1; band++) {
         int64_t b0 = band * R, b1 = b0 + R < st->h ? b0 + R : st->h;
         bool whole = b0 >= y0 && b1 <= y1;
         for (int64_t s = st->band_seg[band]; s < st->band_seg[band + 1]; s++) {
-            int64_t lo = st->seg_off[s], hi = st->seg_off[s + 1];
-            if (!whole) {
-                lo = lower_bound(st->pix, lo, hi, s0);
-                hi = lower_bound(st->pix, lo, hi, s1);
-            }
+            int64_t lo, hi;
+            rp_clip(st, s, whole, s0, s1, &lo, &hi);
             if (lo < hi)
-                k(t->data, t->sig_len, t->depth, st->pix + lo, hi - lo, s0, sum + st->seg_bin[s],
-                  st->n_bins);
+                k(x, fs, t->depth - f0, st->pix + lo, hi - lo, s0, sum + f0 * nb + st->seg_bin[s],
+                  nb);
         }
     }
     return 0;
@@ -435,6 +587,8 @@ const tsr_udf_def_t tsr__udf_radial_profile = {
     .n_params = sizeof rp_params / sizeof rp_params[0],
     .init = rp_init,
     .destroy = rp_destroy,
+    .task_start = rp_task_start,
+    .task_stop = rp_task_stop,
     .process_tile = rp_process_tile,
     .finalize = rp_finalize,
 };
