@@ -342,8 +342,9 @@ def test_fem_known_speckle(run_udfs, tmp_path):
     dict(cx=13.7, cy=11.2, ri=2.5, ro=11, n_bins=3, max_order=8),
     dict(cx=15, cy=12, ri=0.2, ro=6, n_bins=9, max_order=4),  # rings narrower than a pixel
 ], ids=["defaults", "three_rings", "narrow"])
-def test_radial_fourier_oracle(run_udfs, tmp_path, kw):
-    data = random_frames("<u2")
+@pytest.mark.parametrize("dtype", ["<u2", "<f8", "<i4"])  # float32 and float64 tiles
+def test_radial_fourier_oracle(run_udfs, tmp_path, kw, dtype):
+    data = random_frames(dtype)
     path = save(tmp_path, "d.npy", data)
     res = run_udfs("radial_fourier", path, *params(**kw))
     h, w = SIG
