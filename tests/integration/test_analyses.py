@@ -577,6 +577,16 @@ def test_count_oracle(run_udfs, tmp_path, roi):
                               n if sel is None else n[sel.ravel()])
 
 
+def test_count_empty_roi(run_udfs, tmp_path):
+    """A ROI that selects nothing still gives a complete dataset: empty rows."""
+    path = save(tmp_path, "d.npy", random_frames("<u2"))
+    roi = save(tmp_path, "roi.npy", np.zeros(NAV, bool))
+    out = tmp_path / "e.toml"
+    run_udfs("count", path, *params(threshold=100, output=out), "--roi", roi)
+    m, nav, sig = read_csr(out)
+    assert nav == NAV and sig == SIG and m.nnz == 0 and len(m.indptr) == 31
+
+
 # ---------------------------------------------------------------------------
 # the same results whatever the threads, partitions, tiling and ROI
 

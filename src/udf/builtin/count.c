@@ -514,6 +514,29 @@ static int count_process_frame(const tsr_udf_call_t *c, const tsr_tile_t *t)
     return rc < 0 ? tsr_udf_error(c, rc, "%s", err) : 0;
 }
 
+/* A ROI that selects no frame starts no task: the dataset of empty rows is
+ * written here (finalize also runs for snapshots; this only acts once). */
+static int count_finalize(const tsr_udf_call_t *c)
+{
+    count_state_t *st = c->state;
+    if (c->meta->roi_count != 0)
+        return 0;
+    count_sink_t *s = &st->sink;
+    tsr__mutex_lock(&s->lock);
+    if (!s->done && !s->failed) {
+        sink_skip(st, st->nav);
+        sink_close_files(s, st);
+        if (!s->failed)
+            sink_write_toml(st, c->meta);
+        s->done = true;
+    }
+    int rc = s->failed ? TSR_EIO : 0;
+    char err[TSR__ERRMSG_MAX];
+    snprintf(err, sizeof err, "%s", s->err);
+    tsr__mutex_unlock(&s->lock);
+    return rc < 0 ? tsr_udf_error(c, rc, "%s", err) : 0;
+}
+
 const tsr_udf_def_t tsr__udf_count = {
     .abi_version = TSR_UDF_ABI_VERSION,
     .name = "count",
@@ -527,4 +550,5 @@ const tsr_udf_def_t tsr__udf_count = {
     .task_start = count_task_start,
     .task_stop = count_task_stop,
     .process_frame = count_process_frame,
+    .finalize = count_finalize,
 };
