@@ -90,6 +90,7 @@ PyObject *tsrpy_bufview_new(void *buf, tsr_dtype_t dtype, int ndim, const int64_
 /* ---- Run and Results (run.c) -------------------------------------------- */
 
 typedef struct tsrpy_pyudf tsrpy_pyudf_t;
+typedef struct tsrpy_threads tsrpy_threads_t;
 
 typedef struct {
     PyObject_HEAD tsrpy_Context *ctx; /* strong */
@@ -97,8 +98,9 @@ typedef struct {
     tsr_run_t *run;
     tsr_udf_t **udfs;
     size_t n_udfs;
-    tsrpy_pyudf_t **bridges; /* per UDF: NULL for built-ins */
-    PyObject *runners;       /* tuple of the Python UDF runners (strong) */
+    tsrpy_pyudf_t **bridges;  /* per UDF: NULL for built-ins */
+    PyObject *runners;        /* list of the Python UDF runners (strong) */
+    tsrpy_threads_t *threads; /* thread states of the workers */
     tsr_shape_t nav;
 } tsrpy_Run;
 
@@ -118,7 +120,11 @@ tsr_params_t *tsrpy_make_params(tsrpy_Context *self, PyObject *pairs);
 /* ---- Python UDFs (pyudf.c) ---------------------------------------------- */
 
 /* A tsr_udf_def_t whose callbacks call the Python runner object. */
-tsrpy_pyudf_t *tsrpy_pyudf_new(PyObject *runner, const char *name);
+tsrpy_pyudf_t *tsrpy_pyudf_new(PyObject *runner, const char *name, tsrpy_threads_t *threads);
+/* The thread states a run's workers make for calling Python; free (with the
+ * GIL) after the run's threads have ended. */
+tsrpy_threads_t *tsrpy_threads_new(void);
+void tsrpy_threads_free(tsrpy_threads_t *r);
 const tsr_udf_def_t *tsrpy_pyudf_def(tsrpy_pyudf_t *p);
 void tsrpy_pyudf_free(tsrpy_pyudf_t *p);
 

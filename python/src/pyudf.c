@@ -36,6 +36,7 @@
 
 struct tsrpy_pyudf {
     tsr_udf_def_t def;
+    tsrpy_threads_t *threads; /* the run's thread states */
     char name[64];
     PyObject *runner; /* borrowed: the Run holds it */
     int custom_merge;
@@ -43,6 +44,98 @@ struct tsrpy_pyudf {
     tsr_buffer_decl_t decls[TSR_UDF_MAX_BUFFERS];
     tsr_shape_t nav, sig;
 };
+
+/* ---- the GIL on worker threads -------------------------------------------
+
+   PyGILState_Ensure on a thread Python does not know creates a thread state
+   and PyGILState_Release deletes it again: tens of microseconds per call.  So
+   a worker thread makes one thread state (PyThreadState_New, which also
+   registers it with the PyGILState API of that thread) on its first callback
+   of a run, keeps it in a thread-local variable and takes the GIL with it
+   afterwards.  The run lists them and deletes them when it is freed, after
+   its threads have ended.  A thread that already has a thread state (the
+   caller's, with the inline executor) uses PyGILState_Ensure. */
+
+struct tsrpy_threads {
+    uint64_t id;
+    PyInterpreterState *interp;
+    PyThreadState **ts; /* guarded by: the GIL */
+    int n, cap;
+};
+
+static uint64_t next_threads_id = 1; /* guarded by: the GIL */
+
+static _Thread_local struct {
+    uint64_t id;
+    PyThreadState *ts;
+} tl;
+
+typedef struct {
+    int gilstate;
+    PyGILState_STATE g;
+} gil_t;
+
+static void gil_enter(tsrpy_threads_t *reg, gil_t *e)
+{
+    if (tl.id == reg->id && tl.ts) {
+        e->gilstate = 0;
+        PyEval_RestoreThread(tl.ts);
+        return;
+    }
+    PyThreadState *ts = PyGILState_GetThisThreadState() ? NULL : PyThreadState_New(reg->interp);
+    if (!ts) {
+        e->gilstate = 1;
+        e->g = PyGILState_Ensure();
+        return;
+    }
+    PyEval_RestoreThread(ts);
+    e->gilstate = 0;
+    if (reg->n == reg->cap) {
+        int cap = reg->cap ? 2 * reg->cap : 8;
+        PyThreadState **a = PyMem_Realloc(reg->ts, (size_t)cap * sizeof *a);
+        if (!a)
+            return; /* not kept: a thread state leaks, nothing breaks */
+        reg->ts = a;
+        reg->cap = cap;
+    }
+    reg->ts[reg->n++] = ts;
+    tl.id = reg->id;
+    tl.ts = ts;
+}
+
+static void gil_leave(gil_t *e)
+{
+    if (e->gilstate)
+        PyGILState_Release(e->g);
+    else
+        PyEval_SaveThread();
+}
+
+tsrpy_threads_t *tsrpy_threads_new(void)
+{
+    tsrpy_threads_t *r = PyMem_Calloc(1, sizeof *r);
+    if (!r) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    r->id = next_threads_id++;
+    r->interp = PyInterpreterState_Get();
+    return r;
+}
+
+void tsrpy_threads_free(tsrpy_threads_t *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->n; i++) {
+        PyThreadState_Clear(r->ts[i]);
+        PyThreadState_Delete(r->ts[i]);
+    }
+    PyMem_Free(r->ts);
+    PyMem_Free(r);
+}
+
+/* ---- method names --------------------------------------------------------- */
 
 static PyObject *s_init, *s_task_start, *s_tile, *s_frame, *s_partition, *s_stop, *s_merge,
     *s_finalize, *s_record;
@@ -193,7 +286,8 @@ static int parse_decl(PyObject *item, tsr_buffer_decl_t *d, char *err, size_t n)
 static int py_init(tsr_udf_init_t *in)
 {
     tsrpy_pyudf_t *p = in->user_data;
-    PyGILState_STATE g = PyGILState_Ensure();
+    gil_t g;
+    gil_enter(p->threads, &g);
     int rc = TSR_EUDF;
     p->nav = in->meta->nav_shape;
     p->sig = in->meta->sig_shape;
@@ -255,14 +349,15 @@ pyfail:
     rc = TSR_EUDF;
 done:
     Py_XDECREF(res);
-    PyGILState_Release(g);
+    gil_leave(&g);
     return rc;
 }
 
 static int py_task_start(const tsr_udf_call_t *c, void **task_state)
 {
     tsrpy_pyudf_t *p = c->user_data;
-    PyGILState_STATE g = PyGILState_Ensure();
+    gil_t g;
+    gil_enter(p->threads, &g);
     int rc = 0;
     const tsr_udf_meta_t *m = c->meta;
     PyObject *views = buffer_views(p, c->bufs, c->n_bufs);
@@ -280,7 +375,7 @@ static int py_task_start(const tsr_udf_call_t *c, void **task_state)
     if (!task)
         rc = call_failed(p, c, "task start");
     *task_state = task;
-    PyGILState_Release(g);
+    gil_leave(&g);
     return rc;
 }
 
@@ -290,20 +385,22 @@ static void py_task_stop(const tsr_udf_call_t *c, void *task_state)
     PyObject *task = task_state;
     if (!task)
         return;
-    PyGILState_STATE g = PyGILState_Ensure();
+    gil_t g;
+    gil_enter(p->threads, &g);
     PyObject *r = PyObject_CallMethodObjArgs(task, s_stop, NULL);
     if (!r)
         call_failed(p, c, "postprocess"); /* recorded on the run: it fails */
     Py_XDECREF(r);
     Py_DECREF(task);
-    PyGILState_Release(g);
+    gil_leave(&g);
 }
 
 static int process(const tsr_udf_call_t *c, const tsr_tile_t *t, int method)
 {
     tsrpy_pyudf_t *p = c->user_data;
     PyObject *task = c->task_state;
-    PyGILState_STATE g = PyGILState_Ensure();
+    gil_t g;
+    gil_enter(p->threads, &g);
     int rc = 0;
     PyObject *tv = tile_view(p, t, method == TSR_METHOD_FRAME), *r = NULL;
     if (tv) {
@@ -341,7 +438,7 @@ static int process(const tsr_udf_call_t *c, const tsr_tile_t *t, int method)
                          : method == TSR_METHOD_FRAME ? "process_frame"
                                                       : "process_partition");
     Py_XDECREF(r);
-    PyGILState_Release(g);
+    gil_leave(&g);
     return rc;
 }
 
@@ -373,7 +470,8 @@ static int py_merge(const tsr_udf_call_t *c, const tsr_view_t *src)
         }
         return 0;
     }
-    PyGILState_STATE g = PyGILState_Ensure();
+    gil_t g;
+    gil_enter(p->threads, &g);
     int rc = 0;
     PyObject *dest = buffer_views(p, c->bufs, c->n_bufs);
     PyObject *srcv = dest ? buffer_views(p, src, c->n_bufs) : NULL;
@@ -392,14 +490,15 @@ static int py_merge(const tsr_udf_call_t *c, const tsr_view_t *src)
     Py_XDECREF(args);
     Py_XDECREF(srcv);
     Py_XDECREF(dest);
-    PyGILState_Release(g);
+    gil_leave(&g);
     return rc;
 }
 
 static int py_finalize(const tsr_udf_call_t *c)
 {
     tsrpy_pyudf_t *p = c->user_data;
-    PyGILState_STATE g = PyGILState_Ensure();
+    gil_t g;
+    gil_enter(p->threads, &g);
     int rc = 0;
     PyObject *views = buffer_views(p, c->bufs, c->n_bufs);
     PyObject *valid = views ? tsrpy_bufview_new((void *)c->meta->valid, TSR_BOOL, p->nav.ndim,
@@ -412,13 +511,13 @@ static int py_finalize(const tsr_udf_call_t *c)
     Py_XDECREF(r);
     Py_XDECREF(valid);
     Py_XDECREF(views);
-    PyGILState_Release(g);
+    gil_leave(&g);
     return rc;
 }
 
 /* ---- the definition ----------------------------------------------------- */
 
-tsrpy_pyudf_t *tsrpy_pyudf_new(PyObject *runner, const char *name)
+tsrpy_pyudf_t *tsrpy_pyudf_new(PyObject *runner, const char *name, tsrpy_threads_t *threads)
 {
     if (intern_names())
         return NULL;
@@ -429,6 +528,7 @@ tsrpy_pyudf_t *tsrpy_pyudf_new(PyObject *runner, const char *name)
     }
     snprintf(p->name, sizeof p->name, "%s", name);
     p->runner = runner;
+    p->threads = threads;
     p->def.abi_version = TSR_UDF_ABI_VERSION;
     p->def.name = p->name;
     p->def.description = "a Python UDF";

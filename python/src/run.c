@@ -138,6 +138,8 @@ static void run_release(tsrpy_Run *self)
     for (size_t i = 0; self->bridges && i < self->n_udfs; i++)
         if (self->bridges[i])
             tsrpy_pyudf_free(self->bridges[i]);
+    tsrpy_threads_free(self->threads);
+    self->threads = NULL;
     PyMem_Free(self->udfs);
     PyMem_Free(self->bridges);
     self->udfs = NULL;
@@ -345,7 +347,8 @@ PyObject *tsrpy_context_start(PyObject *obj, PyObject *args)
     run->udfs = PyMem_Calloc((size_t)(n ? n : 1), sizeof *run->udfs);
     run->bridges = PyMem_Calloc((size_t)(n ? n : 1), sizeof *run->bridges);
     run->runners = PyList_New(0);
-    if (!run->udfs || !run->bridges || !run->runners) {
+    run->threads = tsrpy_threads_new();
+    if (!run->udfs || !run->bridges || !run->runners || !run->threads) {
         PyErr_NoMemory();
         goto fail;
     }
@@ -374,7 +377,7 @@ PyObject *tsrpy_context_start(PyObject *obj, PyObject *args)
                 goto fail;
             if (PyList_Append(run->runners, first) < 0)
                 goto fail;
-            run->bridges[i] = tsrpy_pyudf_new(first, name);
+            run->bridges[i] = tsrpy_pyudf_new(first, name, run->threads);
             if (!run->bridges[i])
                 goto fail;
             rc = tsr_udf_new_custom(self->ctx, tsrpy_pyudf_def(run->bridges[i]), run->bridges[i],
