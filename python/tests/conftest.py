@@ -42,7 +42,10 @@ def cli(tsr_bin, tmp_path_factory):
         counter[0] += 1
         out = tmp_path_factory.mktemp(f"cli{counter[0]}")
         cmd = [tsr_bin, "run", udfs, str(path), *map(str, args), "--quiet", "-o", f"{out}/"]
-        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        # the CLI carries its own sanitizer runtime in sanitizer builds: not
+        # the one preloaded for python
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
         assert cp.returncode == 0, f"{' '.join(cmd)} failed:\n{cp.stderr}"
         return {p.name[:-4]: np.load(p) for p in out.glob("*.npy")}
     return run
