@@ -50,7 +50,7 @@ class Shape(tuple):
         return Shape((self.nav.size,) + tuple(self.sig), self.sig_dims)
 
     def __repr__(self):
-        return f"Shape({tuple(self)}, sig_dims={self.sig_dims})"
+        return repr(tuple(self))
 
 
 class Slice:
