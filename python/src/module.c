@@ -358,8 +358,10 @@ static PyObject *ctx_open(PyObject *obj, PyObject *args)
         return NULL;
     tsr_dataset_t *ds = NULL;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tsr_dataset_open(self->ctx, format, path, p, &ds);
-    Py_END_ALLOW_THREADS tsr_params_free(p);
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = tsr_dataset_open(self->ctx, format, path, p, &ds);
+    PyEval_RestoreThread(ts);
+    tsr_params_free(p);
     if (rc)
         return ctx_raise(self, rc);
     return dataset_wrap(self, ds);
@@ -420,8 +422,11 @@ static PyObject *ctx_export_array(PyObject *obj, PyObject *args)
     if (rc)
         return tsrpy_raise(rc, "no such result buffer");
     tsr_export_opts_t opts = {cmap, log != 0};
-    Py_BEGIN_ALLOW_THREADS rc = tsr_export_array(self->ctx, &arr, path, &opts);
-    Py_END_ALLOW_THREADS if (rc) return ctx_raise(self, rc);
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = tsr_export_array(self->ctx, &arr, path, &opts);
+    PyEval_RestoreThread(ts);
+    if (rc)
+        return ctx_raise(self, rc);
     Py_RETURN_NONE;
 }
 
@@ -435,8 +440,11 @@ static PyObject *ctx_export_results(PyObject *obj, PyObject *args)
         return NULL;
     int rc;
     const tsr_results_t *res = ((tsrpy_Results *)ro)->res;
-    Py_BEGIN_ALLOW_THREADS rc = tsr_export_results(self->ctx, res, path);
-    Py_END_ALLOW_THREADS if (rc) return ctx_raise(self, rc);
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = tsr_export_results(self->ctx, res, path);
+    PyEval_RestoreThread(ts);
+    if (rc)
+        return ctx_raise(self, rc);
     Py_RETURN_NONE;
 }
 

@@ -130,8 +130,9 @@ static void run_release(tsrpy_Run *self)
     tsr_run_t *run = self->run;
     self->run = NULL;
     if (run) {
-        Py_BEGIN_ALLOW_THREADS tsr_run_free(run);
-        Py_END_ALLOW_THREADS
+        PyThreadState *ts = PyEval_SaveThread();
+        tsr_run_free(run);
+        PyEval_RestoreThread(ts);
     }
     for (size_t i = 0; self->udfs && i < self->n_udfs; i++)
         tsr_udf_free(self->udfs[i]);
@@ -191,9 +192,12 @@ static PyObject *run_wait(PyObject *obj, PyObject *args)
     for (;;) {
         int chunk = 100;
         if (timeout >= 0 && left * 1000 < chunk)
-            chunk = (int)(left * 1000);
-        Py_BEGIN_ALLOW_THREADS rc = tsr_run_wait_for(self->run, chunk);
-        Py_END_ALLOW_THREADS if (rc != TSR_EAGAIN) break;
+            chunk = left * 1000 < 1 ? 1 : (int)(left * 1000);
+        PyThreadState *ts = PyEval_SaveThread();
+        rc = tsr_run_wait_for(self->run, chunk);
+        PyEval_RestoreThread(ts);
+        if (rc != TSR_EAGAIN)
+            break;
         if (PyErr_CheckSignals() < 0) {
             tsr_run_cancel(self->run);
             return NULL;
@@ -247,8 +251,11 @@ static PyObject *run_snapshot(PyObject *obj, PyObject *noargs)
         return NULL;
     tsr_results_t *snap = NULL;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = tsr_run_snapshot(self->run, &snap);
-    Py_END_ALLOW_THREADS if (rc) return tsrpy_raise(rc, "cannot take a snapshot of the run");
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = tsr_run_snapshot(self->run, &snap);
+    PyEval_RestoreThread(ts);
+    if (rc)
+        return tsrpy_raise(rc, "cannot take a snapshot of the run");
     return results_new(self->ctx, NULL, snap, snap, &self->nav);
 }
 
@@ -396,9 +403,10 @@ PyObject *tsrpy_context_start(PyObject *obj, PyObject *args)
     tsr_run_opts_t opts = {roi.buf, {dark.buf, gain.buf, excl.buf}};
     int rc;
     tsr_run_t *r = NULL;
-    Py_BEGIN_ALLOW_THREADS rc = tsr_run_start(self->ctx, ds->ds, run->udfs, run->n_udfs, &opts, &r);
-    Py_END_ALLOW_THREADS if (rc)
-    {
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = tsr_run_start(self->ctx, ds->ds, run->udfs, run->n_udfs, &opts, &r);
+    PyEval_RestoreThread(ts);
+    if (rc) {
         tsrpy_raise(rc, tsr_ctx_errmsg(self->ctx));
         goto fail;
     }
