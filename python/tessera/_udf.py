@@ -397,11 +397,19 @@ class _Runner:
     def _tsr_record(self, where, exc):
         """Keep the first exception (with its traceback); return the message
         the run carries."""
+        if where == "init":  # name the UDF's method that raised
+            tb = exc.__traceback__
+            while tb is not None:
+                if isinstance(tb.tb_frame.f_locals.get("self"), UDF):
+                    where = tb.tb_frame.f_code.co_name
+                tb = tb.tb_next
         if self.exc is None:
             self.exc = exc
             self.where = where
         lines = traceback.format_exception_only(type(exc), exc)
         text = lines[-1].strip() if lines else type(exc).__name__
+        if where in ("merge", "get_results"):  # the engine names the UDF there
+            return f"{where} raised {text}"
         return f"UDF {self.name}: {where} raised {text}"
 
     # -- init --------------------------------------------------------------

@@ -71,10 +71,11 @@ class HistUDF(tessera.UDF):
 
 
 @pytest.mark.parametrize("roi", [None, "roi"])
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, "inline"])
 def test_three_examples(data, threads, roi):
     roi_m = roi_of(roi)
-    with tessera.Context(threads=threads, partitions=3, tile_bytes=4096) as ctx:
+    opts = {"executor": "inline"} if threads == "inline" else {"threads": threads}
+    with tessera.Context(partitions=3, tile_bytes=4096, **opts) as ctx:
         ds = ctx.load("memory", data=data)
         res = ctx.run_udf(dataset=ds, udf=[MaxUDF(), SumSigUDF(), HistUDF(bins=17)], roi=roi_m)
     sel = data.reshape((-1,) + SIG) if roi_m is None else data[roi_m]
