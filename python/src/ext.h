@@ -101,6 +101,7 @@ typedef struct {
     tsrpy_pyudf_t **bridges;  /* per UDF: NULL for built-ins */
     PyObject *runners;        /* list of the Python UDF runners (strong) */
     tsrpy_threads_t *threads; /* thread states of the workers */
+    PyObject *prev, *next;    /* the list of started runs (borrowed; guarded by: the GIL) */
     tsr_shape_t nav;
 } tsrpy_Run;
 
@@ -136,6 +137,10 @@ const char *tsrpy_format(tsr_dtype_t dt);
 PyObject *tsrpy_shape_tuple(const tsr_shape_t *s);
 /* Parse a sequence of ints into a shape; -1 with an exception set. */
 int tsrpy_shape_parse(PyObject *seq, tsr_shape_t *out, const char *what);
+
+/* Cancel every run still going and wait for it (atexit: the workers must be
+ * done with Python before the interpreter finalizes). */
+PyObject *tsrpy_shutdown(PyObject *m, PyObject *noargs);
 
 int tsrpy_add_module_types(PyObject *m);
 int tsrpy_add_run_types(PyObject *m);

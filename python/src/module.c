@@ -217,6 +217,8 @@ static PyMethodDef mod_methods[] = {
     {"set_error_factory", mod_set_error_factory, METH_O,
      "Set the callable f(message, code, name) -> exception used for engine errors."},
     {"dtype_parse", mod_dtype_parse, METH_O, "(code, big_endian) of a numpy-style type name."},
+    {"shutdown", tsrpy_shutdown, METH_NOARGS,
+     "Cancel every run still going and wait for it (registered with atexit)."},
     {NULL, NULL, 0, NULL},
 };
 

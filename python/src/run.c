@@ -125,10 +125,49 @@ static PyType_Spec results_spec = {"tessera._tessera.Results", sizeof(tsrpy_Resu
  * Run
  * ========================================================================= */
 
+/* Started runs, so that shutdown can stop them (guarded by: the GIL). */
+static tsrpy_Run *live_runs;
+
+static void live_add(tsrpy_Run *r)
+{
+    r->next = (PyObject *)live_runs;
+    r->prev = NULL;
+    if (live_runs)
+        live_runs->prev = (PyObject *)r;
+    live_runs = r;
+}
+
+static void live_remove(tsrpy_Run *r)
+{
+    tsrpy_Run *prev = (tsrpy_Run *)r->prev, *next = (tsrpy_Run *)r->next;
+    if (prev)
+        prev->next = (PyObject *)next;
+    else if (live_runs == r)
+        live_runs = next;
+    if (next)
+        next->prev = (PyObject *)prev;
+    r->prev = r->next = NULL;
+}
+
+PyObject *tsrpy_shutdown(PyObject *m, PyObject *noargs)
+{
+    for (tsrpy_Run *r = live_runs; r; r = (tsrpy_Run *)r->next) {
+        tsr_run_t *run = r->run;
+        if (!run)
+            continue;
+        PyThreadState *ts = PyEval_SaveThread();
+        tsr_run_cancel(run);
+        tsr_run_wait(run);
+        PyEval_RestoreThread(ts);
+    }
+    Py_RETURN_NONE;
+}
+
 static void run_release(tsrpy_Run *self)
 {
     tsr_run_t *run = self->run;
     self->run = NULL;
+    live_remove(self);
     if (run) {
         PyThreadState *ts = PyEval_SaveThread();
         tsr_run_free(run);
@@ -411,6 +450,7 @@ PyObject *tsrpy_context_start(PyObject *obj, PyObject *args)
         goto fail;
     }
     run->run = r;
+    live_add(run);
     release_array(&roi);
     release_array(&dark);
     release_array(&gain);

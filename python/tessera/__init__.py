@@ -26,6 +26,10 @@ from . import masks, udf  # noqa: E402,F401
 
 __version__ = _tessera.version()
 
+# Runs still going at exit are canceled and waited for while the interpreter
+# can still run their Python UDFs (during finalization their threads could not).
+__import__("atexit").register(_tessera.shutdown)
+
 
 def formats():
     """{name: (description, {param: ParamDef})} of the registered formats."""
