@@ -118,13 +118,21 @@ FORMAT_CASES = [
 # Values for required parameters of UDFs this script does not know, by parameter name.
 PARAM_DEFAULTS = {
     "cx": "128", "cy": "128", "r": "40", "ri": "20", "ro": "60", "mask": MASK_DISK,
-    "nav": "0", "radius": "40", "radius_outer": "60",
+    "nav": "0", "radius": "40", "radius_outer": "60", "rad_in": "2", "rad_out": "30",
+    "threshold": "60000",
+}
+# Parameters given to these UDFs beyond the required ones: a typical setting rather than the
+# defaults where those are unusually expensive or unset ("{scratch}" is the scratch folder).
+UDF_PARAMS = {
+    "radial_fourier": ["cx=128", "cy=128", "ri=20", "ro=100", "n_bins=4", "max_order=8"],
+    "radial_profile": ["cx=128", "cy=128"],
+    "count": ["output={scratch}/count.toml"],
 }
 
 # The targets (2 threads, hot cache): fraction of the ceiling, for the table's check.
 NUMPY_CASES = ("sum", "sumsig", "stddev", "mask1", "masks16", "sparse", "pick")
 TARGETS = {"sum": 0.85, "sumsig": 0.85, "mask1": 0.85, "stddev": 0.50, "masks16": 0.40,
-           "sparse": 0.85, "com": 0.70}
+           "sparse": 0.85, "com": 0.70, "radial_profile": 0.40, "fem": 0.40}
 
 
 def log(*a):
@@ -790,9 +798,10 @@ def build_cases(args, main_ds, masks16):
     for u in list_udfs(args.tessera):
         if u["name"] in known:
             continue
-        params, missing = [], []
+        params = [v.format(scratch=args.scratch) for v in UDF_PARAMS.get(u["name"], [])]
+        given, missing = {v.split("=", 1)[0] for v in params}, []
         for p in u.get("params", []):
-            if p.get("required") and p.get("default") is None:
+            if p.get("required") and p.get("default") is None and p["name"] not in given:
                 if p["name"] in PARAM_DEFAULTS:
                     params.append("%s=%s" % (p["name"], PARAM_DEFAULTS[p["name"]]))
                 else:
