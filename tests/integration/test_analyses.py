@@ -3,7 +3,7 @@ radial_fourier, crystallinity, logsum, max, min, sum in a ROI, pick's FFT,
 count_threshold and count.
 
 Every UDF is checked against a numpy implementation of its definition
-(written here from docs/analyses-radial.md and LiberTEM's definitions, not
+(written here from docs/analyses.md (its part on rings, Fourier transforms, frame statistics and electron counting) and LiberTEM's definitions, not
 from the engine) on the same data, and on data with a known answer made by
 tests/gen/gen_radial.py: rings with an n-fold symmetry (radial_fourier finds
 n), speckle of known spread (fem), lattice fringes (crystallinity), isolated
@@ -698,15 +698,17 @@ def test_needs_2d_signal(fails, tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# the examples of docs/analyses-radial.md run as written
+# the examples of docs/analyses.md (the part on rings, Fourier, statistics, counting) run as written
 
 
 def test_doc_examples(tsr_bin, tsr_gen, tmp_path):
     import os
     import re
     import subprocess
-    doc = pathlib.Path(__file__).resolve().parents[2] / "docs" / "analyses-radial.md"
-    blocks = re.findall(r"```sh\n(.*?)```", doc.read_text(), re.S)
+    doc = pathlib.Path(__file__).resolve().parents[2] / "docs" / "analyses.md"
+    text = doc.read_text()
+    text = text[text.index("\n## Rings, Fourier transforms, frame statistics"):]
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
     assert len(blocks) >= 9, "examples not found"
     script = "set -e\n" + "\n".join(blocks)
     env = dict(os.environ)
