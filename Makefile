@@ -5,7 +5,8 @@
 #               the executor and runtime unit tests under ThreadSanitizer)
 # Other targets: build, build-asan, demo, format, format-check, fuzz (libFuzzer, FUZZ_SECONDS per
 # target, default 60), clean.
-# make bench: build, then the benchmark against its baselines (bench/run.py; options in BENCH_ARGS).
+# make bench: build, then the benchmark against its baselines (bench/run.py; options in
+# BENCH_ARGS) and Python against the CLI (bench/python_bench.py).
 # make python-venv: a venv (VENV, default $(BUILD)/venv, with the system's packages) with the
 # `tessera` Python package installed offline by pip from ./python (docs/python.md).
 
@@ -93,6 +94,7 @@ python-venv: deps-test
 .PHONY: bench
 bench: build
 	/usr/bin/python3 bench/run.py --build $(BUILD) $(BENCH_ARGS)
+	/usr/bin/python3 bench/python_bench.py --build $(BUILD) --threads 2
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(DEMO)
