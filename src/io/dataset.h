@@ -44,6 +44,12 @@ typedef struct tsr__io {
     void *bounce; /* aligned buffer for O_DIRECT and read-ahead */
     size_t bounce_cap;
     void *aio; /* io_uring state, or NULL */
+    /* a format's own per-worker state (decompression scratch, decoded
+     * chunks), made by its read callback on first use; fmt_scratch_size
+     * is what it holds, and tsr__io_destroy calls fmt_scratch_free */
+    void *fmt_scratch;
+    size_t fmt_scratch_size;
+    void (*fmt_scratch_free)(struct tsr__io *io);
     /* mmap: the range of the mapping read since the last drop; dropped
      * from the process as reading moves on, so that its RSS stays bounded
      * whatever the file size (tsr__io_note_mapped) */

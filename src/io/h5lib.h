@@ -102,6 +102,8 @@
     X(H5Aget_space)                 \
     X(H5Aread)                      \
     X(H5Aclose)                     \
+    X(H5Aiterate2)                  \
+    X(H5Iget_file_id)               \
     X(H5Dcreate2)                   \
     X(H5Dopen2)                     \
     X(H5Dget_space)                 \
