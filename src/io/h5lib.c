@@ -127,8 +127,10 @@ void tsr__h5_error(char *buf, size_t n)
 {
     walk_t w = {buf, n};
 
-    if (n == 0)
+    if (buf == NULL || n == 0) {
+        tsr__h5.H5Eclear2(H5E_DEFAULT);
         return;
+    }
     buf[0] = '\0';
     tsr__h5.H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_first, &w);
     tsr__h5.H5Eclear2(H5E_DEFAULT);

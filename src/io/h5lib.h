@@ -163,8 +163,8 @@ typedef struct tsr__h5_scope {
 void tsr__h5_enter(tsr__h5_scope_t *s);
 void tsr__h5_leave(tsr__h5_scope_t *s);
 
-/* The innermost message of HDF5's error stack ("" if none) into buf, and
- * clear the stack.  Between enter and leave. */
+/* The innermost message of HDF5's error stack ("" if none) into buf (which
+ * may be NULL), and clear the stack.  Between enter and leave. */
 void tsr__h5_error(char *buf, size_t n);
 
 #endif

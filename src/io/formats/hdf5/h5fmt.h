@@ -58,6 +58,7 @@ typedef struct h5r_part {
     int64_t grid[H5R_MAXD];  /* chunks per axis, stored order */
     int64_t first, count;    /* images [first, first+count) of the dataset */
     int64_t n_chunks;
+    const char *index;        /* how the chunk table was read, for the metadata */
     h5r_chunk_t *chunks; /* grid in C order of the stored axes */
     h5r_filter_t filt[H5R_MAXFILT];
     int n_filt;

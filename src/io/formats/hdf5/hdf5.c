@@ -1149,8 +1149,10 @@ static int open_locked(tsr__open_args_t *a, h5r_state_t *st, json_t *m, tsr_shap
                         json_string(first.layout == H5D_CHUNKED      ? "chunked"
                                     : first.layout == H5D_CONTIGUOUS ? "contiguous"
                                                                      : "compact"));
-    if (first.layout == H5D_CHUNKED)
+    if (first.layout == H5D_CHUNKED) {
         json_object_set_new(hdr, "chunks", dims_json(p0->cdims, nd));
+        json_object_set_new(hdr, "chunk_index", json_string(p0->index ? p0->index : "?"));
+    }
     json_object_set_new(hdr, "filters", filters_json(p0));
     json_object_set_new(hdr, "frames_last", json_boolean(frames_last));
     if (dectris) {
