@@ -208,6 +208,52 @@ def write_big(path, shape, dtype="u2", chunks=None, compression=None, ds_path="/
     return block
 
 
+DECTRIS_DETECTOR = {
+    "description": b"Dectris ARINA Si", "detector_number": b"T-00-0000",
+    "sensor_material": b"Si", "sensor_thickness": (0.00045, b"m"),
+    "x_pixel_size": (7.5e-05, b"m"), "y_pixel_size": (7.5e-05, b"m"),
+    "count_time": (0.00099, b"s"), "frame_time": (0.001, b"s"),
+    "beam_center_x": (95.5, b"pixel"), "beam_center_y": (96.25, b"pixel"),
+    "detector_distance": (0.125, b"m"), "bit_depth_image": np.uint16(16),
+}
+
+
+def write_dectris(folder, stem, frames, frame_shape=(24, 20), dtype="u2", seed=0,
+                  compression="bslz4"):
+    """A DECTRIS-style recording: <stem>_master.h5 with /entry/data/data_00000k
+    external links to <stem>_data_00000k.h5 (/entry/data/data, frames[k-1]
+    images each, one chunk per image) and /entry/instrument/detector facts.
+    Returns (master path, all images as one array, data file paths)."""
+    import pathlib
+    folder = pathlib.Path(folder)
+    data = counts((sum(frames),) + tuple(frame_shape), dtype, seed)
+    files, at = [], 0
+    for k, n in enumerate(frames, 1):
+        name = f"{stem}_data_{k:06d}.h5"
+        with h5py.File(folder / name, "w") as f:
+            ds = f.create_dataset("/entry/data/data", shape=(n,) + tuple(frame_shape),
+                                  dtype=dtype, chunks=(1,) + tuple(frame_shape),
+                                  maxshape=(None,) + tuple(frame_shape),
+                                  **_filter_kwargs(compression))
+            ds[...] = data[at:at + n]
+        files.append(folder / name)
+        at += n
+    master = folder / f"{stem}_master.h5"
+    with h5py.File(master, "w") as f:
+        f.create_dataset("/entry/definition", data=b"NXmx")
+        det = f.create_group("/entry/instrument/detector")
+        for key, v in DECTRIS_DETECTOR.items():
+            if isinstance(v, tuple):
+                det.create_dataset(key, data=v[0]).attrs["units"] = v[1]
+            else:
+                det.create_dataset(key, data=v)
+        det.create_dataset("detectorSpecific/nimages", data=np.uint64(sum(frames)))
+        for k in range(1, len(frames) + 1):
+            f[f"/entry/data/data_{k:06d}"] = h5py.ExternalLink(
+                f"{stem}_data_{k:06d}.h5", "/entry/data/data")
+    return master, data, files
+
+
 def _ints(s):
     return tuple(int(x) for x in s.replace("(", "").replace(")", "").split(",") if x.strip())
 
