@@ -331,7 +331,44 @@ typedef struct tile {
     unsigned char *out;
     char *err;
     size_t errlen;
+    /* a read not made yet: chunks stored one after the other that go one
+     * after the other into the tile become one read */
+    struct {
+        int file;
+        int64_t at;
+        size_t n;
+        unsigned char *dst;
+    } pend;
 } tile_t;
+
+static int flush(tile_t *t)
+{
+    int rc = 0;
+    if (t->pend.n)
+        rc = tsr__io_fetch(t->ds, t->io, t->pend.file, t->pend.at, t->pend.n, t->pend.dst, t->err,
+                           t->errlen);
+    t->pend.n = 0;
+    return rc;
+}
+
+/* Read n bytes at file offset at into dst, joined with the pending read
+ * when both continue it. */
+static int fetch(tile_t *t, int64_t at, size_t n, unsigned char *dst)
+{
+    int file = t->p->file, rc;
+    if (t->pend.n && t->pend.file == file && t->pend.at + (int64_t)t->pend.n == at &&
+        t->pend.dst + t->pend.n == dst && t->pend.n < ((size_t)64 << 20)) {
+        t->pend.n += n;
+        return 0;
+    }
+    if ((rc = flush(t)))
+        return rc;
+    t->pend.file = file;
+    t->pend.at = at;
+    t->pend.n = n;
+    t->pend.dst = dst;
+    return 0;
+}
 
 /* Copy the elements of box [lo, hi) (inside chunk q at origin clo) from the
  * decoded chunk buf into the tile. */
@@ -377,7 +414,7 @@ static void copy_box(const tile_t *t, const unsigned char *buf, const int64_t *c
 }
 
 /* The part of chunk (logical grid coordinates q) inside box b. */
-static int do_chunk(const tile_t *t, const int64_t *q, const box_t *b)
+static int do_chunk(tile_t *t, const int64_t *q, const box_t *b)
 {
     const h5r_state_t *st = t->st;
     const h5r_part_t *p = t->p;
@@ -412,7 +449,7 @@ static int do_chunk(const tile_t *t, const int64_t *q, const box_t *b)
             /* straight from the file */
             int64_t at = ch->addr + s * (int64_t)st->es;
             if (same)
-                return tsr__io_fetch(t->ds, t->io, p->file, at, bytes, o, t->err, t->errlen);
+                return fetch(t, at, bytes, o);
             if ((rc = tsr__io_reserve(t->io, bytes)))
                 return tsr__seterr(t->err, t->errlen, rc, "out of memory");
             if ((rc = tsr__io_fetch(t->ds, t->io, p->file, at, bytes, t->io->scratch, t->err,
@@ -424,6 +461,26 @@ static int do_chunk(const tile_t *t, const int64_t *q, const box_t *b)
         if (whole && same) /* all of it, in place: decode into the tile */
             return load_chunk(t->ds, st, p, t->w, t->io, idx, o, t->err, t->errlen);
     }
+    bool unfiltered = ch->addr >= 0;
+    for (int i = 0; i < p->n_filt && unfiltered; i++)
+        unfiltered = (ch->mask & (1u << i)) != 0;
+    if (unfiltered && st->identity) {
+        /* Stored as is and mapped: copy the rows from the mapping (no
+         * decoded copy).  (A scatter read, preadv, of the rows straight into
+         * the tile measured slower than one pread and the copies: the
+         * kernel's cost per piece outweighs the copy it saves.) */
+        if (t->io->backend == TSR_IO_MMAP) {
+            const unsigned char *m = NULL;
+            if ((rc =
+                     tsr__io_map(t->ds, p->file, ch->addr, st->chunk_bytes, &m, t->err, t->errlen)))
+                return rc;
+            if (m) {
+                tsr__io_note_mapped(t->io, m, st->chunk_bytes);
+                copy_box(t, m, clo, lo, hi);
+                return 0;
+            }
+        }
+    }
     const unsigned char *buf = NULL;
     if ((rc = cached_chunk(t->ds, st, t->part, p, t->w, t->io, idx, &buf, t->err, t->errlen)))
         return rc;
@@ -432,7 +489,7 @@ static int do_chunk(const tile_t *t, const int64_t *q, const box_t *b)
 }
 
 /* Every chunk overlapping box b. */
-static int do_box(const tile_t *t, const box_t *b)
+static int do_box(tile_t *t, const box_t *b)
 {
     int nd = t->nd, rc;
     int64_t q[H5R_MAXD], qlo[H5R_MAXD], qhi[H5R_MAXD];
@@ -506,10 +563,12 @@ static int read_part(tile_t *t, int64_t f0, int64_t n, int64_t s0, int64_t len)
                 bx.lo[i] = sb[b].lo[i - nn];
                 bx.hi[i] = sb[b].hi[i - nn];
             }
-            if ((rc = do_box(t, &bx)))
+            if ((rc = do_box(t, &bx))) {
+                t->pend.n = 0;
                 return rc;
+            }
         }
-    return 0;
+    return flush(t);
 }
 
 int tsr__h5r_read(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,
