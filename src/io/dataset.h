@@ -90,7 +90,9 @@ typedef struct tsr__reader_def {
      * optionally meta_json, base_depth/base_rows and state. */
     int (*open)(tsr__open_args_t *a);
     /* Optional: read images [img0, img0+n) (all inside the file), pixels
-     * [sig0, sig0+siglen) of each, converted to dt into out. */
+     * [sig0, sig0+siglen) of each, converted to dt into out.  Serves the
+     * datasets for which open added no segments (a format may describe
+     * some datasets as segments and read others itself). */
     int (*read)(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,
                 int64_t siglen, tsr_dtype_t dt, void *out, char *err, size_t errlen);
     void (*close)(tsr_dataset_t *ds);

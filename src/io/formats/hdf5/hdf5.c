@@ -1094,7 +1094,7 @@ static int open_locked(tsr__open_args_t *a, h5r_state_t *st, json_t *m, tsr_shap
     for (int k = 0; k < nd; k++)
         chunk_elems *= p0->cdims[k];
     /* whole contiguous arrays as one chunk are bounded: no larger than this */
-    if (chunk_elems > (INT64_C(1) << 30) / (int64_t)st->es &&
+    if (chunk_elems > (INT64_C(256) << 20) / (int64_t)st->es &&
         !(first.layout == H5D_CONTIGUOUS && st->identity)) {
         rc = tsr__seterr(a->err, a->errlen, TSR_EUNSUPPORTED,
                          "%s: %s: blocks of %lld elements are too large to decode at once "
