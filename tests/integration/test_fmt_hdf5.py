@@ -520,3 +520,13 @@ def test_strings_are_not_candidates(tmp_path, fails):
         f.create_dataset("s", data=np.array([[[b"ab"]]]))
     msg = fails("info", tmp_path / "s.h5")
     assert "no dataset of 3 or more dimensions" in msg, msg
+
+
+def test_huge_empty_dataset(tmp_path, fails):
+    """A tiny file may declare an enormous, never written dataset: its chunk
+    table is refused, not allocated."""
+    with h5py.File(tmp_path / "h.h5", "w") as f:
+        f.create_dataset("d", shape=(100000, 100000, 256, 256), dtype="u2",
+                         chunks=(1, 1, 256, 256))
+    msg = fails("info", tmp_path / "h.h5")
+    assert "a grid of more than" in msg and "chunks" in msg, msg

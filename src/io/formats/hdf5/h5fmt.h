@@ -23,7 +23,6 @@
 #define TSR_HDF5_FMT_H
 
 #include "io/dataset.h"
-#include "io/h5lib.h"
 
 #define H5R_MAXD 8         /* dimensions of a dataset we read */
 #define H5R_MAXFILT 8      /* filters in a pipeline */
@@ -58,7 +57,7 @@ typedef struct h5r_part {
     int64_t grid[H5R_MAXD];  /* chunks per axis, stored order */
     int64_t first, count;    /* images [first, first+count) of the dataset */
     int64_t n_chunks;
-    const char *index;        /* how the chunk table was read, for the metadata */
+    const char *index;   /* how the chunk table was read, for the metadata */
     h5r_chunk_t *chunks; /* grid in C order of the stored axes */
     h5r_filter_t filt[H5R_MAXFILT];
     int n_filt;
@@ -82,10 +81,19 @@ typedef struct h5r_state {
     int n_parts;
 } h5r_state_t;
 
-/* index.c: fill part->chunks from the dataset dset (open, in file f whose
+/* index.c: fill part->chunks from the dataset dset (an open hid_t, in file f whose
  * chunk addresses are relative to base).  Between tsr__h5_enter/leave. */
-int tsr__h5r_index(tsr__open_args_t *a, h5r_part_t *part, hid_t dset, int64_t base,
+int tsr__h5r_index(tsr__open_args_t *a, h5r_part_t *part, int64_t dset, int64_t base,
                    const tsr__file_t *f, size_t chunk_bytes);
+
+/* index.c, without libhdf5: the chunk table of part (p->chunks holds
+ * n_chunks entries) from the index structures of the dataset whose object
+ * header is at oh, in file f whose addresses are relative to base, with
+ * O-byte offsets and S-byte lengths; maxdims as HDF5 gives them.  False if
+ * the index is not one it reads or is malformed (then the entries are
+ * undefined).  Exposed for the fuzz target. */
+bool tsr__h5r_parse_index(const tsr__file_t *f, int64_t base, int O, int S, const uint64_t *maxdims,
+                          h5r_part_t *p, uint64_t oh, uint64_t chunk_bytes);
 
 /* chunks.c: the reader's read callback and its per-worker state. */
 int tsr__h5r_read(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,

@@ -20,6 +20,7 @@
  * HDF5 handles are closed before open returns.
  */
 #include "io/formats/hdf5/h5fmt.h"
+#include "io/h5lib.h"
 
 #include <ctype.h>
 #include <jansson.h>

@@ -13,6 +13,7 @@
  * parser's answer.
  */
 #include "io/formats/hdf5/h5fmt.h"
+#include "io/h5lib.h"
 
 #include <stdlib.h>
 
@@ -481,6 +482,18 @@ static bool parse_index(rd_t *r, h5r_part_t *p, uint64_t oh, uint64_t chunk_byte
     }
 }
 
+bool tsr__h5r_parse_index(const tsr__file_t *f, int64_t base, int O, int S, const uint64_t *maxdims,
+                          h5r_part_t *p, uint64_t oh, uint64_t chunk_bytes)
+{
+    int nd = 0;
+    while (nd < H5R_MAXD && p->dims[nd] > 0)
+        nd++;
+    rd_t r = {.f = f, .base = base, .O = O, .S = S, .p = p, .nd1 = nd + 1};
+    for (int i = 0; i < nd; i++)
+        r.maxdims[i] = maxdims[i];
+    return parse_index(&r, p, oh, chunk_bytes);
+}
+
 /* The table from the file's own index structures, checked against
  * libhdf5's answer for the first chunk it lists. */
 static bool own_index(tsr__open_args_t *a, h5r_part_t *p, hid_t dset, hid_t space, int64_t base,
@@ -499,10 +512,10 @@ static bool own_index(tsr__open_args_t *a, h5r_part_t *p, hid_t dset, hid_t spac
     fcpl = fid >= 0 ? tsr__h5.H5Fget_create_plist(fid) : -1;
     if (fcpl < 0 || tsr__h5.H5Pget_sizes(fcpl, &O, &S) < 0 || O < 2 || O > 8 || S < 2 || S > 8)
         goto out;
-    rd_t r = {.f = f, .base = base, .O = (int)O, .S = (int)S, .p = p, .nd1 = nd + 1};
+    uint64_t maxdims[H5R_MAXD];
     for (int i = 0; i < nd; i++)
-        r.maxdims[i] = maxd[i];
-    if (!parse_index(&r, p, oi.addr, chunk_bytes))
+        maxdims[i] = maxd[i];
+    if (!tsr__h5r_parse_index(f, base, (int)O, (int)S, maxdims, p, oi.addr, chunk_bytes))
         goto out;
     /* check: the first chunk libhdf5 lists must be in the table as it says */
     hsize_t nst = 0, off[H5R_MAXD + 1];
@@ -534,7 +547,9 @@ out:
     return ok;
 }
 
-int tsr__h5r_index(tsr__open_args_t *a, h5r_part_t *p, hid_t dset, int64_t base,
+_Static_assert(sizeof(hid_t) == sizeof(int64_t), "hid_t is int64_t in HDF5 1.10");
+
+int tsr__h5r_index(tsr__open_args_t *a, h5r_part_t *p, int64_t dset, int64_t base,
                    const tsr__file_t *f, size_t chunk_bytes)
 {
     int nd = 0;
@@ -544,10 +559,16 @@ int tsr__h5r_index(tsr__open_args_t *a, h5r_part_t *p, hid_t dset, int64_t base,
 
     for (int i = 0; i < H5R_MAXD && p->dims[i] > 0; i++)
         nd = i + 1;
+    /* The table has an entry per chunk of the grid, written or not: bound
+     * it by the file (a tiny file may declare a huge, empty dataset). */
+    int64_t max = ((int64_t)256 << 20) > 2 * f->size ? ((int64_t)256 << 20) : 2 * f->size;
+    max /= (int64_t)sizeof(h5r_chunk_t);
     for (int i = 0; i < nd; i++)
-        if (!tsr__mul_i64(n, p->grid[i], &n) || n > ((int64_t)1 << 31))
+        if (!tsr__mul_i64(n, p->grid[i], &n) || n > max)
             return tsr__seterr(a->err, a->errlen, TSR_EUNSUPPORTED,
-                               "%s: more than 2^31 chunks are not supported", p->name);
+                               "%s: a grid of more than %lld chunks (for a file of %lld bytes) is "
+                               "not supported",
+                               p->name, (long long)max, (long long)f->size);
     p->n_chunks = n;
     p->chunks = tsr__malloc(a->ctx, (size_t)n * sizeof *p->chunks);
     if (!p->chunks)
