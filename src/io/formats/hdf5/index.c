@@ -294,10 +294,10 @@ static bool put_elem(rd_t *r, h5r_part_t *p, int64_t idx, const uint8_t *e, int 
 static bool put_elems(rd_t *r, h5r_part_t *p, uint64_t a, int64_t idx, int64_t n, int esz,
                       int client, uint64_t chunk_bytes)
 {
-    if (n <= 0)
+    if (n <= 0 || idx >= p->n_chunks)
         return true;
-    if (n > p->n_chunks)
-        n = p->n_chunks;
+    if (n > p->n_chunks - idx)
+        n = p->n_chunks - idx; /* entries past the grid: not read */
     size_t bytes = (size_t)n * (size_t)esz;
     uint8_t *b = malloc(bytes);
     bool ok = b && rd_read(r, a, b, bytes);
@@ -315,8 +315,11 @@ static bool farray(rd_t *r, h5r_part_t *p, uint64_t addr, uint64_t chunk_bytes)
         return false;
     int client = h[5], esz = h[6], bits = h[7];
     uint64_t max = le(h + 8, r->S), dblk = le(h + 8 + r->S, r->O);
-    if (esz < r->O || bits > 32 || max < (uint64_t)p->n_chunks || undef(dblk, r->O))
-        return undef(dblk, r->O); /* no data block: nothing written */
+    if (undef(dblk, r->O))
+        return true; /* no data block: nothing written */
+    /* one entry per chunk of the grid (the maximum extent is the grid) */
+    if (esz < r->O || esz > 32 || bits > 32 || max != (uint64_t)p->n_chunks)
+        return false;
     uint8_t d[16];
     if (!rd_read(r, dblk, d, 6) || memcmp(d, "FADB", 4) != 0)
         return false;
@@ -360,7 +363,7 @@ static bool ea_dblock(rd_t *r, h5r_part_t *p, uint64_t a, int64_t idx, uint64_t 
         return put_elems(r, p, a + pre, idx, (int64_t)n, esz, client, chunk_bytes);
     uint64_t npages = n / page_n, page_size = page_n * (uint64_t)esz + 4;
     bool ok = true;
-    for (uint64_t i = 0; ok && i < npages; i++)
+    for (uint64_t i = 0; ok && i < npages && idx + (int64_t)(i * page_n) < p->n_chunks; i++)
         if (!page_init || (page_init[i / 8] & (0x80u >> (i % 8))))
             ok = put_elems(r, p, a + pre + 4 + i * page_size, idx + (int64_t)(i * page_n),
                            (int64_t)page_n, esz, client, chunk_bytes);
@@ -378,8 +381,8 @@ static bool earray(rd_t *r, h5r_part_t *p, uint64_t addr, uint64_t chunk_bytes)
     uint64_t iblk = le(h + 12 + 6 * r->S, r->O);
     if (undef(iblk, r->O))
         return true;
-    if (esz < r->O || max_bits > 64 || max_bits < 1 || dmin < 1 || smin < 1 || pbits > 32 ||
-        (dmin & (dmin - 1)) || (smin & (smin - 1)))
+    if (esz < r->O || esz > 32 || max_bits > 64 || max_bits < 1 || dmin < 1 || smin < 1 ||
+        pbits > 32 || (dmin & (dmin - 1)) || (smin & (smin - 1)))
         return false;
     int off_size = (max_bits + 7) / 8;
     uint64_t page_n = (uint64_t)1 << pbits;
