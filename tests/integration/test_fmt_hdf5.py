@@ -530,3 +530,25 @@ def test_huge_empty_dataset(tmp_path, fails):
                          chunks=(1, 1, 256, 256))
     msg = fails("info", tmp_path / "h.h5")
     assert "a grid of more than" in msg and "chunks" in msg, msg
+
+
+def test_hyperspy_file(tmp_path, run, run_udfs):
+    """A 4D signal saved by HyperSpy 1.7 (.hspy: chunked, gzip): opened as
+    HyperSpy reads it back, calibrations aside."""
+    import logging
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import hyperspy.api as hs
+    logging.getLogger("hyperspy").setLevel(logging.ERROR)
+    a = gen_hdf5.counts((4, 5, 16, 12), "u2", seed=8)
+    p = tmp_path / "s.hspy"
+    hs.signals.Signal2D(a).save(str(p))
+    d = info(run, p)
+    assert d["format"] == "hdf5"
+    assert tuple(d["nav_shape"]) == (4, 5) and tuple(d["sig_shape"]) == (16, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = np.asarray(hs.load(str(p), lazy=False).data)
+    np.testing.assert_array_equal(read_all(run_udfs, p, 20).reshape(a.shape), ref)
+    np.testing.assert_array_equal(ref, a)
