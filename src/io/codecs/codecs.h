@@ -8,8 +8,10 @@
  * output that would exceed cap — a lying header, a decompression bomb — or
  * that stops short of it is TSR_ECORRUPT, never a write past dst; *out
  * receives the bytes produced.  Messages go into err and do not name the
- * file (the caller adds the file and the chunk).  Decoders do not allocate
- * and are thread-safe (they touch only their arguments).
+ * file (the caller adds the file and the chunk).  Decoders are
+ * thread-safe (they touch only their arguments) and allocate nothing of
+ * their own (libzstd's one-shot call makes a context per call, so zstd
+ * inside bitshuffle pays it per block).
  */
 #ifndef TSR_IO_CODECS_H
 #define TSR_IO_CODECS_H
