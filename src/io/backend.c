@@ -80,6 +80,8 @@ void tsr__io_note_mapped(tsr__io_t *io, const void *p, size_t n)
 void tsr__io_destroy(tsr__io_t *io)
 {
     tsr__io_release(io);
+    if (io->fmt_scratch && io->fmt_scratch_free)
+        io->fmt_scratch_free(io);
     if (io->aio) {
         tsr__aio_destroy(io->aio);
         tsr__free_aligned(io->ctx, io->aio);

@@ -44,6 +44,12 @@ typedef struct tsr__io {
     void *bounce; /* aligned buffer for O_DIRECT and read-ahead */
     size_t bounce_cap;
     void *aio; /* io_uring state, or NULL */
+    /* a format's own per-worker state (decompression scratch, decoded
+     * chunks), made by its read callback on first use; fmt_scratch_size
+     * is what it holds, and tsr__io_destroy calls fmt_scratch_free */
+    void *fmt_scratch;
+    size_t fmt_scratch_size;
+    void (*fmt_scratch_free)(struct tsr__io *io);
     /* mmap: the range of the mapping read since the last drop; dropped
      * from the process as reading moves on, so that its RSS stays bounded
      * whatever the file size (tsr__io_note_mapped) */
@@ -84,7 +90,9 @@ typedef struct tsr__reader_def {
      * optionally meta_json, base_depth/base_rows and state. */
     int (*open)(tsr__open_args_t *a);
     /* Optional: read images [img0, img0+n) (all inside the file), pixels
-     * [sig0, sig0+siglen) of each, converted to dt into out. */
+     * [sig0, sig0+siglen) of each, converted to dt into out.  Serves the
+     * datasets for which open added no segments (a format may describe
+     * some datasets as segments and read others itself). */
     int (*read)(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,
                 int64_t siglen, tsr_dtype_t dt, void *out, char *err, size_t errlen);
     void (*close)(tsr_dataset_t *ds);
