@@ -661,7 +661,9 @@ static int open_k2is(tsr__open_args_t *a)
     if ((rc = tsr__dataset_shape_params(a, &nav, &sig)))
         goto done;
     ds->sync_offset += shutter > 0 ? shutter : 0;
-    ds->base_rows = K2_BH;
+    /* tiles of whole block rows, when the frames keep their shape */
+    if (ds->sig.ndim == 2 && ds->sig.dims[0] == K2_H && ds->sig.dims[1] == K2_W)
+        ds->base_rows = K2_BH;
     st = tsr__calloc(ctx, 1, sizeof *st);
     if (!st) {
         rc = tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
@@ -810,7 +812,6 @@ static int read_k2is(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64
     int br0 = (int)(fr / K2_BH), br1 = (int)(lr / K2_BH); /* block rows */
     size_t blocks_bytes = (size_t)(br1 - br0 + 1) * K2_BW * K2_BLOCK;
     size_t band = direct ? 0 : (size_t)(lr - fr + 1) * K2_W * sizeof(uint16_t);
-    bool mapped = io->backend == TSR_IO_MMAP;
     int rc;
     if ((rc = tsr__io_reserve(io, blocks_bytes + band)))
         return tsr__seterr(err, errlen, rc, "out of memory");
@@ -823,25 +824,12 @@ static int read_k2is(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64
         uint32_t id = 0;
         for (int s = 0; s < K2_SECTORS; s++) {
             int64_t off = st->start[s] + img * K2_SECTOR_FRAME + (int64_t)br0 * K2_BW * K2_BLOCK;
-            const uint8_t *blocks = NULL;
-            if (mapped) {
-                if (off + (int64_t)blocks_bytes > ds->files[s].size)
-                    return tsr__seterr(err, errlen, TSR_ECORRUPT,
-                                       "%s: truncated: image %lld needs bytes up to %lld, the "
-                                       "file has %lld",
-                                       ds->file_paths[s], (long long)img,
-                                       (long long)(off + (int64_t)blocks_bytes),
-                                       (long long)ds->files[s].size);
-                if ((rc = tsr__io_map(ds, s, off, blocks_bytes, &blocks, err, errlen)))
-                    return rc;
-                if (blocks)
-                    tsr__io_note_mapped(io, blocks, blocks_bytes);
-            }
-            if (!blocks) {
-                if ((rc = tsr__io_fetch(ds, io, s, off, blocks_bytes, io->scratch, err, errlen)))
-                    return rc;
-                blocks = io->scratch;
-            }
+            /* one read per sector (pread, or a copy from the mapping: decoding
+             * straight from a mapping is slower, its page faults cost more
+             * than the copy) */
+            if ((rc = tsr__io_fetch(ds, io, s, off, blocks_bytes, io->scratch, err, errlen)))
+                return rc;
+            const uint8_t *blocks = io->scratch;
             for (int br = br0; br <= br1; br++) {
                 const uint8_t *b = blocks + (size_t)(br - br0) * K2_BW * K2_BLOCK;
                 if ((rc = check_blocks(ds, s, off + (int64_t)(br - br0) * K2_BW * K2_BLOCK, b, br,
