@@ -755,11 +755,21 @@ static int read_frms6(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int6
                 if (yb < Hh) {
                     tsr__convert(dst, dt, raw + (yb - lo) * W + c0, TSR_U16, false,
                                  (size_t)(c1 - c0));
-                } else {
-                    const uint16_t *r = raw + (2 * Hh - 1 - yb - lo) * W;
-                    for (int64_t x = c0; x < c1; x++)
-                        tmp[x - c0] = r[W - 1 - x];
-                    tsr__convert(dst, dt, tmp, TSR_U16, false, (size_t)(c1 - c0));
+                } else { /* the bottom chip: mirrored */
+                    const uint16_t *r = raw + (2 * Hh - 1 - yb - lo) * W + W - 1;
+                    if (dt == TSR_U16) {
+                        uint16_t *d = (uint16_t *)dst;
+                        for (int64_t x = c0; x < c1; x++)
+                            d[x - c0] = r[-x];
+                    } else if (dt == TSR_F32) {
+                        float *d = (float *)dst;
+                        for (int64_t x = c0; x < c1; x++)
+                            d[x - c0] = r[-x];
+                    } else {
+                        for (int64_t x = c0; x < c1; x++)
+                            tmp[x - c0] = r[-x];
+                        tsr__convert(dst, dt, tmp, TSR_U16, false, (size_t)(c1 - c0));
+                    }
                 }
             }
         }
