@@ -315,3 +315,13 @@ def test_sector_missing_first_block(small, run, run_udfs):
     assert m["image_count"] == 2 and m["meta"]["header"]["first_frame_id"] == 101, m
     np.testing.assert_array_equal(pick(run_udfs, prefix + ".gtg", ["0", "1"], "--set",
                                        "nav_shape=2"), frames[1:])
+
+
+def test_damaged_last_frame_dropped(small, run, run_udfs):
+    """A last frame that is not whole in one sector is left out; the others read."""
+    prefix, frames = small
+    patch(prefix + "4.bin", (2 * 32 + 10) * BLOCK + 24, ">I", 777)
+    m = info(run, prefix + ".gtg", "--set", "nav_shape=2")
+    assert m["image_count"] == 2 and m["meta"]["header"]["last_frame_id"] == 101, m
+    np.testing.assert_array_equal(pick(run_udfs, prefix + ".gtg", ["0", "1"], "--set",
+                                       "nav_shape=2"), frames[:2])

@@ -620,9 +620,15 @@ static int open_k2is(tsr__open_args_t *a)
         int64_t k = (ds->files[s].size - off[s]) / K2_SECTOR_FRAME;
         frames = k < frames ? k : frames;
     }
-    /* the last frame common to all sectors must be whole too */
-    if ((rc = check_frame(a, off, frames - 1, &last_id)))
-        goto done;
+    /* the last frame common to all sectors must be whole too; a sector may
+     * end with blocks of a frame the others lack: step back a few frames */
+    for (int back = 0;; back++) {
+        if ((rc = check_frame(a, off, frames - 1, &last_id)) == 0)
+            break;
+        if (rc != TSR_ECORRUPT || back == 3 || frames == 1)
+            goto done;
+        frames--;
+    }
     /* the first frame with the shutter flag in all sectors */
     int64_t shutter = -1;
     for (int64_t f = 0; f < frames && shutter < 0; f++) {
