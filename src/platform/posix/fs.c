@@ -1,6 +1,7 @@
 /*
  * fs.c — POSIX implementation of the file-system calls of platform.h:
- * recursive directory creation and atomic replacing rename.
+ * recursive directory creation, atomic replacing rename and directory
+ * listing.
  *
  * tsr__mkdir_p walks the path one component at a time in a fixed-size copy
  * (PATH_MAX), so it allocates nothing; a component that already exists is
@@ -8,6 +9,7 @@
  */
 #include "platform/os.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -72,4 +74,26 @@ int tsr__rename_replace(const char *from, const char *to)
 {
     /* POSIX rename() replaces the target atomically. */
     return rename(from, to);
+}
+
+int tsr__dir_each(const char *dir, int (*fn)(void *arg, const char *name), void *arg)
+{
+    DIR *d = opendir(dir && *dir ? dir : ".");
+    if (!d)
+        return -1;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        rc = fn(arg, e->d_name);
+    }
+    closedir(d);
+    return rc;
+}
+
+bool tsr__path_is_file(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }

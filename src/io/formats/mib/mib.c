@@ -27,7 +27,7 @@
  */
 #include "io/dataset.h"
 #include "io/formats/mib/mib_decode.h"
-#include "platform/dir.h"
+#include "platform/os.h"
 
 #include <ctype.h>
 #include <errno.h>
