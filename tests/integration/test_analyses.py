@@ -9,6 +9,11 @@ tests/gen/gen_radial.py: rings with an n-fold symmetry (radial_fourier finds
 n), speckle of known spread (fem), lattice fringes (crystallinity), isolated
 electrons and X-rays (count).  Results must not depend on the ROI handling,
 the number of threads, partitions or the tiling.
+
+The examples of docs/analyses.md run as written (test_doc_examples for the
+part on rings, Fourier, statistics and counting; test_doc_examples_masks_and_com
+for the part on masks and com, checked with the oracles of test_masks_ext.py
+and test_com.py).
 """
 
 import pathlib
@@ -728,3 +733,71 @@ def test_doc_examples(tsr_bin, tsr_gen, tmp_path):
     dom = np.load(tmp_path / "fourier/radial_fourier.dominant.npy")[..., 0]
     assert np.isin(dom, [4, 6]).mean() > 0.8
     assert "events" in cp.stdout
+
+
+# ---------------------------------------------------------------------------
+# the examples of docs/analyses.md (the part on masks and com) run as written
+
+
+def test_doc_examples_masks_and_com(tsr_bin, tmp_path):
+    """The commands of the sections on `masks` and `com` (up to "Rings,
+    Fourier transforms, ...") run as written from the repository root, with
+    only their /tmp/ folder moved to the test's own; their results are those
+    of numpy's oracles (test_masks_ext.py, test_com.py) on the same files."""
+    import os
+    import re
+    import subprocess
+
+    import h5py
+    import test_com as tc
+    import test_masks_ext as tm
+    root = pathlib.Path(__file__).resolve().parents[2]
+    text = (root / "docs" / "analyses.md").read_text()
+    text = text[:text.index("\n## Rings, Fourier transforms, frame statistics")]
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    assert len(blocks) == 2, "examples not found"
+    script = "set -e\n" + "\n".join(blocks)
+    assert script.count("/tmp/") >= 10
+    script = script.replace("/tmp/", f"{tmp_path}/")
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([os.path.dirname(tsr_bin), "/usr/bin", env.get("PATH", "")])
+    assert os.path.basename(tsr_bin) == "tessera", tsr_bin
+    cp = subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True,
+                        text=True, timeout=300)
+    assert cp.returncode == 0, f"stdout: {cp.stdout[-2000:]}\nstderr: {cp.stderr[-2000:]}"
+
+    # masks: an anti-aliased disk, ring and polygon (area coverage)
+    scan = np.load(tmp_path / "scan.npy")
+    sig = scan.shape[2:]
+    want = tm.apply(scan, [tm.disk(sig, 24.4, 23.7, 6, aa=True),
+                           tm.ring(sig, 24.4, 23.7, 8, 20, aa=True),
+                           tm.poly_coverage([(10, 10), (38, 12), (30, 40)], sig)])
+    got = np.load(tmp_path / "masks" / "masks.intensity.npy")
+    assert got.shape == scan.shape[:2] + (3,)
+    for k in range(3):
+        tm.assert_close(got[..., k], want[..., k])
+    # the virtual bright field that follows the disk sees all of it everywhere
+    frames = np.load(tmp_path / "descan.npy")
+    shifts = np.load(tmp_path / "descan.shifts.npy")
+    bf = np.load(tmp_path / "descan-bf.npy")
+    assert bf.shape == frames.shape[:2] + (1,) and shifts.shape == frames.shape[:2] + (2,)
+    bf = bf[..., 0]
+    want = np.empty(bf.shape)
+    for idx in np.ndindex(*bf.shape):
+        dy, dx = shifts[idx]
+        m = tm.disk(frames.shape[2:], 24.6 + dx, 23.2 + dy, 7.5)
+        want[idx] = (frames[idx].astype(np.float64) * m).sum()
+    tm.assert_close(bf, want)
+    tm.assert_close(bf, frames.astype(np.float64).sum(axis=(2, 3)))
+
+    # com --guess: the rotation and flip the data were made with
+    truth = np.load(tmp_path / "dpc.truth.npz")
+    cy, cx, rot, flip = tc.parse_guess(cp.stdout)
+    assert flip and float(truth["flip_y"]) and tc.angle_diff(rot, 30.0) < 0.5, cp.stdout
+    dpc = np.load(tmp_path / "dpc.npy")
+    res = {f"com.{f.name[4:-4]}": np.load(f) for f in (tmp_path / "dpc").glob("com.*.npy")}
+    tc.check_all(res, tc.com_oracle(dpc, cy, cx, rot=rot, flip=flip))
+    # ... and the run with the parameters given, written to HDF5
+    with h5py.File(tmp_path / "dpc.h5", "r") as f:
+        res = {f"com.{k}": f["com"][k][()] for k in f["com"] if not k.endswith("_valid")}
+    tc.check_all(res, tc.com_oracle(dpc, 19.7, 20.4, r=12, rot=30.0, flip=True, regression=1))
