@@ -347,7 +347,7 @@ def test_fem_known_speckle(run_udfs, tmp_path):
     dict(cx=13.7, cy=11.2, ri=2.5, ro=11, n_bins=3, max_order=8),
     dict(cx=15, cy=12, ri=0.2, ro=6, n_bins=9, max_order=4),  # rings narrower than a pixel
 ], ids=["defaults", "three_rings", "narrow"])
-@pytest.mark.parametrize("dtype", ["<u2", "<f8", "<i4"])  # float32 and float64 tiles
+@pytest.mark.parametrize("dtype", ["<u2", "<f4", "<f8", "<i4"])  # float32 and float64 tiles
 def test_radial_fourier_oracle(run_udfs, tmp_path, kw, dtype):
     data = random_frames(dtype)
     path = save(tmp_path, "d.npy", data)
@@ -398,9 +398,10 @@ def test_radial_fourier_finds_symmetry(run_udfs, tmp_path):
 # crystallinity
 
 
+@pytest.mark.parametrize("dtype", ["<u2", "<f4", "<f8"])
 @pytest.mark.parametrize("sig", [(24, 30), (25, 27)], ids=["even", "odd"])
-def test_crystallinity_oracle(run_udfs, tmp_path, sig):
-    data = random_frames("<u2", sig=sig)
+def test_crystallinity_oracle(run_udfs, tmp_path, sig, dtype):
+    data = random_frames(dtype, sig=sig)
     path = save(tmp_path, "d.npy", data)
     for kw in [dict(rad_in=2, rad_out=9), dict(rad_in=1, rad_out=12.5, real_rad=4),
                dict(rad_in=3, rad_out=7, real_rad=3, real_cx=10.5, real_cy=9, squared="true")]:
@@ -483,21 +484,30 @@ def test_logsum_definition(run_udfs, tmp_path):
 # pick with fft
 
 
-def test_pick_fft(run_udfs, tmp_path):
-    data = random_frames("<u2", sig=(25, 30))
+@pytest.mark.parametrize("dtype", ["<u2", "<f4", "<f8"])
+def test_pick_fft(run_udfs, tmp_path, dtype):
+    """The FFT of the picked frames, whatever the threads, partitions,
+    tiling and a ROI that holds the picked positions."""
+    data = random_frames(dtype, sig=(25, 30))
     path = save(tmp_path, "d.npy", data)
     picks = [(0, 0), (3, 4), (4, 5)]
     nav = [a for p in picks for a in ("--param", f"nav={p[0]},{p[1]}")]
-    for kw in [dict(fft="true"), dict(fft="true", real_rad=5), dict(fft="true", real_rad=4,
-                                                                      real_cx=11.5, real_cy=9)]:
-        res = run_udfs("pick", path, *nav, *params(**kw))
+    roi = np.random.default_rng(4).random(NAV) < 0.5
+    for p in picks:
+        roi[p] = True
+    rargs = ["--roi", save(tmp_path, "roi.npy", roi)]
+    runs = [(dict(fft="true"), []), (dict(fft="true", real_rad=5), split_args("2", "3", None)),
+            (dict(fft="true", real_rad=4, real_cx=11.5, real_cy=9),
+             split_args("2", "7", "600") + rargs)]
+    for kw, extra in runs:
+        res = run_udfs("pick", path, *nav, *params(**kw), *extra)
         frames = np.stack([data[p] for p in picks])
         assert np.array_equal(res["pick.intensity"], frames)
         m = real_mask((25, 30), kw.get("real_rad"), kw.get("real_cx"), kw.get("real_cy"))
         want = np.fft.fftshift(np.abs(np.fft.fft2(frames * m)), axes=(-2, -1))
         got = res["pick.fft"]
         assert got.dtype == np.float32 and got.shape == (3, 25, 30)
-        close(got, want, f"pick.fft {kw}", scale=want.max(axis=(-2, -1), keepdims=True))
+        close(got, want, f"pick.fft {kw} {extra}", scale=want.max(axis=(-2, -1), keepdims=True))
 
 
 # ---------------------------------------------------------------------------
@@ -557,13 +567,17 @@ def test_count_known_electrons(run_udfs, tmp_path):
     assert m2.nnz == m.nnz + sum(len(x) for x in truth["xrays"])
 
 
+@pytest.mark.parametrize("dtype", ["<u2", "<f4"])
 @pytest.mark.parametrize("roi", ROIS, ids=["noroi", "rect", "file"])
-def test_count_oracle(run_udfs, tmp_path, roi):
-    """Noisy data with touching electrons and plateaus (integer values),
-    against the definition; frames outside the ROI are empty rows."""
+def test_count_oracle(run_udfs, tmp_path, roi, dtype):
+    """Noisy data with touching electrons and plateaus (integer values; in
+    float32, with a fraction added to part of the pixels), against the
+    definition; frames outside the ROI are empty rows."""
     rng = np.random.default_rng(12)
     data = rng.poisson(0.6, NAV + SIG).astype(np.uint16) * 50 + rng.integers(0, 3, NAV + SIG)
-    data = data.astype(np.uint16)
+    data = data.astype(dtype)
+    if data.dtype.kind == "f":
+        data += (rng.random(NAV + SIG) < 0.5) * rng.random(NAV + SIG).astype(np.float32)
     path = save(tmp_path, "d.npy", data)
     sel, rargs = roi_args(roi, tmp_path)
     for i, (threads, parts, tile) in enumerate(SPLITS):
@@ -580,6 +594,41 @@ def test_count_oracle(run_udfs, tmp_path, roi):
         n = np.diff(m.indptr)
         assert np.array_equal(ev if sel is None else ev[sel.ravel()],
                               n if sel is None else n[sel.ravel()])
+
+
+@pytest.mark.parametrize("dtype", ["<u2", "<f4"])
+@pytest.mark.parametrize("roi", ROIS, ids=["noroi", "rect", "file"])
+def test_count_threshold_oracle(run_udfs, tmp_path, roi, dtype):
+    """count_threshold samples frame floor(i * N / n_samples) for i <
+    n_samples, reads those in the ROI only, and gives the same numbers
+    whatever the threads, partitions and tiling."""
+    nav = (6, 7)
+    data, _ = gen_radial.electrons(nav, SIG)
+    data = data.astype(dtype)
+    path = save(tmp_path, "e.npy", data)
+    sel = None
+    rargs = []
+    if roi == "rect":
+        sel = roi_mask(nav, "rect:1,2,4,3")
+        rargs = ["--roi", "rect:1,2,4,3"]
+    elif roi == "file":
+        sel = np.random.default_rng(8).random(nav) < 0.5
+        rargs = ["--roi", save(tmp_path, "roi.npy", sel)]
+    n = int(np.prod(nav))
+    picked = [i * n // 9 for i in range(9)]
+    if sel is not None:
+        picked = [i for i in picked if sel.flat[i]]
+    assert len(picked) >= 2
+    want = threshold_oracle(data.reshape((n,) + SIG)[picked], nsigma=5, xray_nsigma=8,
+                            clip=2.5)
+    for threads, parts, tile in SPLITS:
+        res = run_udfs("count_threshold", path, *params(n_samples=9, nsigma=5, xray_nsigma=8,
+                                                        clip=2.5),
+                       *rargs, *split_args(threads, parts, tile))
+        assert int(res["count_threshold.num_frames"]) == len(picked)
+        for k, name in enumerate(["threshold", "xray", "mean", "std"]):
+            close(res[f"count_threshold.{name}"], want[k], f"{name} {threads},{parts},{tile}",
+                  rtol=1e-9)
 
 
 def test_count_empty_roi(run_udfs, tmp_path):
