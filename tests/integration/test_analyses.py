@@ -515,16 +515,24 @@ def test_pick_fft(run_udfs, tmp_path, dtype):
 
 
 def read_csr(toml_path):
-    """Read a raw_csr dataset as LiberTEM describes it: the TOML names the
-    three files (relative to it) and their dtypes."""
-    conf = tomllib.loads(pathlib.Path(toml_path).read_text())
-    assert conf["params"]["filetype"] == "raw_csr"
-    c = conf["raw_csr"]
-    base = pathlib.Path(toml_path).parent
-    arrs = [np.fromfile(base / c[f"{k}_file"], dtype=np.dtype(c[f"{k}_dtype"]))
+    """Read a raw_csr dataset as LiberTEM's RawCSRDataSet does
+    (libertem/io/dataset/raw_csr.py: get_descriptor, get_nav_size, check):
+    [params] filetype (case-insensitive "raw_csr"), nav_shape, sig_shape;
+    the section named by filetype holds the three file names (joined to the
+    TOML's folder) and their numpy dtypes; the number of frames is
+    len(indptr) - 1."""
+    import os
+    with open(toml_path, "rb") as f:
+        conf = tomllib.load(f)
+    assert conf["params"]["filetype"].lower() == "raw_csr"
+    c = conf[conf["params"]["filetype"]]
+    base = os.path.dirname(str(toml_path))
+    arrs = [np.fromfile(os.path.join(base, c[f"{k}_file"]), dtype=np.dtype(c[f"{k}_dtype"]))
             for k in ("indptr", "indices", "data")]
     nav = tuple(conf["params"]["nav_shape"])
     sig = tuple(conf["params"]["sig_shape"])
+    assert len(arrs[0]) - 1 == int(np.prod(nav))
+    assert arrs[1].shape == arrs[2].shape
     m = scipy.sparse.csr_matrix((arrs[2], arrs[1], arrs[0]),
                                 shape=(int(np.prod(nav)), int(np.prod(sig))))
     m.check_format(full_check=True)
@@ -629,6 +637,23 @@ def test_count_threshold_oracle(run_udfs, tmp_path, roi, dtype):
         for k, name in enumerate(["threshold", "xray", "mean", "std"]):
             close(res[f"count_threshold.{name}"], want[k], f"{name} {threads},{parts},{tile}",
                   rtol=1e-9)
+
+
+def test_count_file_names_are_escaped(run_udfs, tmp_path):
+    """A descriptor whose name needs TOML escapes (quote, backslash, tab)
+    still parses and names the right files."""
+    data = random_frames("<u2")
+    path = save(tmp_path, "d.npy", data)
+    out = tmp_path / 'we"ird\\na\tme.toml'
+    res = run_udfs("count", path, *params(threshold=30000, output=out))
+    m, nav, sig = read_csr(out)
+    assert (tmp_path / 'we"ird\\na\tme.indices.raw').is_file()
+    assert nav == NAV and sig == SIG
+    frames = data.reshape((-1,) + SIG)
+    for f in range(len(frames)):
+        assert np.array_equal(m.indices[m.indptr[f]:m.indptr[f + 1]],
+                              count_oracle(frames[f], 30000, np.inf)), f"frame {f}"
+    assert np.array_equal(res["count.events"].ravel(), np.diff(m.indptr))
 
 
 def test_count_empty_roi(run_udfs, tmp_path):
