@@ -114,6 +114,7 @@ typedef struct {
 } tsrpy_Results;
 
 PyObject *tsrpy_context_start(PyObject *self, PyObject *args);
+PyObject *tsrpy_context_guess(PyObject *self, PyObject *args);
 /* Parameters from a sequence of (key, value) string pairs; NULL with an
  * exception set. */
 tsr_params_t *tsrpy_make_params(tsrpy_Context *self, PyObject *pairs);

@@ -199,3 +199,48 @@ def test_corrections(ctx, raw_file):
                        corrections={"dark": dark, "excluded_pixels": excl})
     assert np.allclose(res2["intensity"].data, correct(arr, dark, None, excl).sum(axis=(0, 1)),
                        rtol=1e-5)
+
+
+def test_com_guess_equals_cli(tsr_bin, tmp_path):
+    """ctx.guess finds the CLI's `--guess` numbers (the same engine call),
+    which are the rotation and flip the data were made with; the UDF it
+    returns runs with them."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "gen"))
+    import gen_analyses as ga
+    d = ga.com_dataset(nav=(20, 22), sig=(36, 38), rot_deg=-65.0, flip_y=True, seed=4)
+    path = tmp_path / "dpc.npy"
+    np.save(path, d["frames"])
+    roi = np.ones((20, 22), bool)
+    roi[3:6, 4:9] = False
+    np.save(tmp_path / "roi.npy", roi)
+    with tessera.Context(threads=2) as ctx:
+        ds = ctx.load("auto", path=path)
+        u = ctx.guess(ds, tessera.udf.CoMUDF(r=14, regression=1), roi=roi)
+        assert isinstance(u, tessera.udf.CoMUDF)
+        p = u.params
+        assert p["r"] == 14 and p["regression"] == 1 and p["flip_y"] is True
+        assert abs((p["scan_rotation"] + 65.0 + 180) % 360 - 180) < 0.5, p
+        res = ctx.run_udf(dataset=ds, udf=u, roi=roi)
+        with pytest.raises(tessera.UnsupportedError, match="sum"):
+            ctx.guess(ds, tessera.udf.SumUDF())
+        with pytest.raises(TypeError, match="built-in"):
+            ctx.guess(ds, object())
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # as conftest's cli
+    cp = subprocess.run([tsr_bin, "run", "com", str(path), "--guess", "--param", "r=14",
+                         "--param", "regression=1", "--roi", str(tmp_path / "roi.npy"),
+                         "--threads", "2", "-o", f"{tmp_path}/out/"], capture_output=True,
+                        text=True, env=env, timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    got = dict(line[len("guess com "):].split("=", 1) for line in cp.stdout.splitlines()
+               if line.startswith("guess com "))
+    assert set(got) == {"cy", "cx", "scan_rotation", "flip_y"}
+    for k in ("cy", "cx", "scan_rotation"):
+        assert p[k] == float(got[k]), k
+    assert got["flip_y"] == "true"
+    for k, v in res.items():
+        assert np.array_equal(v.data, np.load(tmp_path / "out" / f"com.{k}.npy"),
+                              equal_nan=True), k
