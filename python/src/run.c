@@ -153,13 +153,20 @@ PyObject *tsrpy_shutdown(PyObject *m, PyObject *noargs)
 {
     for (tsrpy_Run *r = live_runs; r; r = (tsrpy_Run *)r->next) {
         tsr_run_t *run = r->run;
-        if (!run)
-            continue;
-        PyThreadState *ts = PyEval_SaveThread();
-        tsr_run_cancel(run);
-        tsr_run_wait(run);
-        PyEval_RestoreThread(ts);
+        if (run) {
+            PyThreadState *ts = PyEval_SaveThread();
+            tsr_run_cancel(run);
+            tsr_run_wait(run);
+            PyEval_RestoreThread(ts);
+        }
+        /* The run's workers are done with Python: delete their thread
+         * states now.  Finalization deletes every thread state left, so a
+         * Run freed later (one kept alive by a reference cycle, such as a
+         * traceback, until the last collection) must not delete them again. */
+        tsrpy_threads_free(r->threads);
+        r->threads = NULL;
     }
+    tsrpy_finalizing = 1;
     Py_RETURN_NONE;
 }
 
