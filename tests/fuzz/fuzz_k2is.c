@@ -1,5 +1,5 @@
 /* fuzz_k2is.c — the K2IS reader: its block headers, sector synchronisation
- * and .gtg tag parser.  Eight sector files of two frames are written
+ * and .gtg (DM tag parser).  Eight sector files of two frames are written
  * sparse (headers only: the pixels are holes, read as zeros) so that a run
  * stays cheap.  The first input byte chooses what the rest becomes:
  *   0  the .gtg (the sectors are valid);

@@ -78,33 +78,58 @@ def frame_records(frame, s, frame_id, flags, block_count0, version=2, sync=SYNC)
 
 
 # ---- the .gtg: a DigitalMicrograph tag tree -------------------------------
+#
+# The DM3/DM4 layout (as HyperSpy's digital_micrograph.py and ncempy read it):
+#   header:  version (>u4: 3 or 4), a size (>u4 in DM3, >u8 in DM4), byte order of the
+#            values (>u4: 1 = little-endian);
+#   group:   sorted (u1), open (u1), number of entries (>u4 / >u8), the entries;
+#   entry:   kind (u1: 20 = group, 21 = data), name length (>u2), the name (8-bit text),
+#            in DM4 the entry's byte size after this field (>u8), then a group or:
+#   data:    "%%%%", the number of info words (>u4 / >u8), the info words (same width),
+#            the value in the header's byte order.  Info words: [type] for a number
+#            (2 i2, 3 i4, 4 u2, 5 u4, 6 f4, 7 f8, 8 bool, 9 i1, 10 u1, 11 i8, 12 u8);
+#            [15, name length, n, (name length, type) * n] for a struct;
+#            [20, type, count] for an array of numbers (text is an array of u2, UTF-16).
+#   end:     the root group is followed by zero padding (4 bytes in DM3, 8 in DM4).
 
 def _word(v, version):
     return struct.pack(">Q" if version == 4 else ">I", v)
 
 
-def _data_tag(name, info, data, version):
-    body = b"%%%%" + _word(len(info), version) + b"".join(_word(i, version) for i in info) + data
-    head = struct.pack(">BH", 21, len(name)) + name.encode("latin-1")
+def _entry(kind, name, body, version):
+    head = struct.pack(">BH", kind, len(name)) + name.encode("latin-1")
     if version == 4:
         head += struct.pack(">Q", len(body))
     return head + body
+
+
+def _data_tag(name, info, data, version):
+    body = b"%%%%" + _word(len(info), version) + b"".join(_word(i, version) for i in info) + data
+    return _entry(21, name, body, version)
+
+
+def _group_body(tags, version):
+    return struct.pack(">BB", 0, 1) + _word(len(tags), version) + b"".join(tags)
 
 
 def _group_tag(name, tags, version):
-    body = struct.pack(">BB", 0, 1) + _word(len(tags), version) + b"".join(tags)
-    head = struct.pack(">BH", 20, len(name)) + name.encode("latin-1")
-    if version == 4:
-        head += struct.pack(">Q", len(body))
-    return head + body
+    return _entry(20, name, _group_body(tags, version), version)
+
+
+def _text_tag(name, text, version):
+    """Text as DM writes it: an array of 16-bit characters."""
+    return _data_tag(name, [20, 4, len(text)], text.encode("utf-16-le"), version)
 
 
 def gtg_bytes(nav=None, version=4, without_flyback=None, size_type="i4"):
-    """A tag file; nav (ny, nx) as SI Dimensions Size Y / Size X (omitted if None),
-    with a few other tags around them (a string, an array, a struct) to skip."""
+    """A tag file (DM4 or DM3, little-endian values); nav (ny, nx) as
+    "SI Dimensions" / "Size Y", "Size X" (omitted if None) and without_flyback (h, w)
+    as "SI Image Tags" / "SI" / "Acquisition" / "Spatial Sampling" / "Height (pixels)",
+    "Width (pixels)" -- the tags LiberTEM reads from a .gtg -- with a few other tags
+    around them (text, a number array, a struct) to skip."""
     code, fmt = {"i4": (3, "<i"), "u4": (5, "<I"), "f8": (7, "<d"), "u2": (4, "<H")}[size_type]
     t = []
-    t.append(_data_tag("Name", [18, 5], "K2 IS".encode("utf-16-le"), version))
+    t.append(_text_tag("Name", "K2 IS", version))
     t.append(_data_tag("Data", [20, 6, 4], struct.pack("<4f", 1, 2, 3, 4), version))
     t.append(_data_tag("Origin", [15, 0, 2, 0, 7, 0, 7], struct.pack("<2d", 0.5, 1.5), version))
     if nav is not None:
@@ -120,7 +145,7 @@ def gtg_bytes(nav=None, version=4, without_flyback=None, size_type="i4"):
             _data_tag("Width (pixels)", [3], struct.pack("<i", w), version)], version)
         t.append(_group_tag("SI Image Tags", [_group_tag("SI", [
             _group_tag("Acquisition", [samp], version)], version)], version))
-    root = struct.pack(">BB", 0, 1) + _word(len(t), version) + b"".join(t)
+    root = _group_body(t, version) + bytes(8 if version == 4 else 4)
     if version == 4:
         return struct.pack(">IQI", 4, len(root), 1) + root
     return struct.pack(">III", 3, len(root), 1) + root

@@ -3,6 +3,8 @@
 headers parsed with a numpy record type, 12-bit pixels unpacked bit by bit, blocks
 placed by the pixel ranges in their headers, frames gathered by frame id and kept when
 every sector holds all their blocks, image 0 at the first frame with the shutter flag.
+The .gtg tag files are checked with HyperSpy's DM tag parser, and the scan shape
+expected from them is the one HyperSpy finds in the tags LiberTEM reads.
 No public K2 IS sample exists, so the data sets are generated: sectors that start
 mid-frame or with extra frames, partial frames at the end, frames before the shutter,
 DM4/DM3 .gtg files, and malformed files for clean errors."""
@@ -64,6 +66,35 @@ def np_k2is(prefix):
             np.array([all(flags[f]) for f in complete]), complete)
 
 
+def hs_gtg(path):
+    """HyperSpy's DM tag parser on a .gtg: (its tags, the version); the whole file must
+    be read, up to the zero padding after the root group."""
+    from hyperspy.io_plugins.digital_micrograph import DigitalMicrographReader
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        r = DigitalMicrographReader(f)
+        r.parse_file()
+        pad = 8 if r.dm_version == 4 else 4
+        assert f.tell() == size - pad, (f.tell(), size)
+        assert f.read() == bytes(pad)
+    return r.tags_dict, r.dm_version
+
+
+def hs_scan(path):
+    """The scan shape (Size Y, Size X of "SI Dimensions") and the one without flyback
+    (Spatial Sampling Height, Width) of a .gtg as HyperSpy reads them (None if absent):
+    the tags LiberTEM's k2is.py reads."""
+    tags, _ = hs_gtg(path)
+    dims = tags.get("SI Dimensions")
+    scan = (dims["Size Y"], dims["Size X"]) if dims else None
+    try:
+        samp = tags["SI Image Tags"]["SI"]["Acquisition"]["Spatial Sampling"]
+        flyback = (samp["Height (pixels)"], samp["Width (pixels)"])
+    except KeyError:
+        flyback = None
+    return scan, flyback
+
+
 def info(run, path, *args):
     return json.loads(run("info", path, *args, "--json").stdout)
 
@@ -98,9 +129,11 @@ def test_generated(dataset, run, run_udfs):
     d, prefix, frames, pre = dataset
     ref, shutter, ids = np_k2is(prefix)
     first = int(np.argmax(shutter))
+    scan, _ = hs_scan(prefix + ".gtg")
+    assert scan == (1, 3)
     m = info(run, prefix + ".gtg")
     assert m["format"] == "k2is"
-    assert (m["nav_shape"], m["sig_shape"], m["dtype"]) == ([1, 3], [H, W], "uint16"), m
+    assert (m["nav_shape"], m["sig_shape"], m["dtype"]) == (list(scan), [H, W], "uint16"), m
     assert m["image_count"] == len(ids)
     hd = m["meta"]["header"]
     assert hd["shutter_frame"] == first and hd["complete_frames"] == len(ids)
@@ -159,6 +192,22 @@ def test_sig_reshape_unaligned_bands(dataset, run_udfs):
     check(res, expected(data, (3,), (3720, 1024), ["sum", "sumsig"]))
 
 
+@pytest.mark.parametrize("version", [4, 3])
+@pytest.mark.parametrize("size_type", ["i4", "u4", "f8", "u2"])
+def test_gtg_is_a_dm_file(tmp_path, version, size_type):
+    """The generator's .gtg is a DM tag file HyperSpy parses whole, holding the scan
+    shape in the tags LiberTEM reads, and the tags beside them."""
+    p = tmp_path / "x.gtg"
+    p.write_bytes(gtg_bytes((5, 7), version, without_flyback=(4, 6), size_type=size_type))
+    tags, v = hs_gtg(p)
+    assert v == version
+    assert hs_scan(p) == ((5, 7), (4, 6))
+    assert tags["Name"] == "K2 IS" and tags["Origin"] == (0.5, 1.5), tags
+    assert tags["Data"] == [1.0, 2.0, 3.0, 4.0], tags
+    p.write_bytes(gtg_bytes(None, version))
+    assert hs_scan(p) == (None, None)
+
+
 @pytest.mark.parametrize("variant", ["dm3", "u4", "f8", "u2"])
 def test_gtg_variants(tmp_path, run, variant):
     rng = np.random.default_rng(3)
@@ -166,9 +215,12 @@ def test_gtg_variants(tmp_path, run, variant):
     prefix = str(tmp_path / "s_")
     write_k2is(prefix, frames, nav=(2, 3), gtg=3 if variant == "dm3" else 4,
                size_type="i4" if variant == "dm3" else variant, without_flyback=(2, 2))
+    scan, flyback = hs_scan(prefix + ".gtg")
+    assert (scan, flyback) == ((2, 3), (2, 2))
     m = info(run, prefix + ".gtg")
-    assert m["nav_shape"] == [2, 3], m
-    assert m["meta"]["gtg"] == {"scan_shape": [2, 3], "scan_shape_without_flyback": [2, 2]}
+    assert m["nav_shape"] == [int(x) for x in scan], m
+    assert m["meta"]["gtg"] == {"scan_shape": [int(x) for x in scan],
+                                "scan_shape_without_flyback": [int(x) for x in flyback]}
 
 
 def test_time_series_and_missing_gtg(tmp_path, run, run_udfs, fails):
@@ -178,6 +230,7 @@ def test_time_series_and_missing_gtg(tmp_path, run, run_udfs, fails):
     prefix = str(tmp_path / "t_")
     write_k2is(prefix, frames, pre=pre, nav=None)
     # a .gtg without SI Dimensions: a time series of the frames from the shutter on
+    assert hs_scan(prefix + ".gtg")[0] is None
     m = info(run, prefix + ".gtg")
     assert m["nav_shape"] == [3] and m["image_count"] == 4, m
     np.testing.assert_array_equal(pick(run_udfs, prefix + "2.bin", ["2"]), frames[2:3])
@@ -188,12 +241,15 @@ def test_time_series_and_missing_gtg(tmp_path, run, run_udfs, fails):
     m = info(run, prefix + "1.bin", "--set", "nav_shape=3")
     assert m["nav_shape"] == [3] and "gtg_note" in m["meta"], m
     # a .gtg that is not a tag file: the same
-    pathlib.Path(prefix + ".gtg").write_bytes(b"\x00\x00\x00\x07garbage")
+    pathlib.Path(prefix + ".gtg").write_bytes(b"\x00\x00\x00\x07garbage" * 3)
     msg = fails("info", prefix + "1.bin")
-    assert "t_.gtg" in msg and "not a DigitalMicrograph tag file" in msg, msg
-    pathlib.Path(prefix + ".gtg").write_bytes(gtg_bytes((1, 3))[:-7])
+    assert "t_.gtg" in msg and "header version field is 7" in msg and "nav_shape" in msg, msg
+    # cut inside the last tag (Size Y's value) of SI Dimensions
+    pathlib.Path(prefix + ".gtg").write_bytes(gtg_bytes((1, 3))[:-8 - 3])
     msg = fails("info", prefix + "1.bin")
-    assert "malformed or truncated" in msg, msg
+    assert "t_.gtg" in msg and "SI Dimensions/Size Y" in msg and "truncated" in msg, msg
+    m = info(run, prefix + "1.bin", "--set", "nav_shape=3")
+    assert "SI Dimensions/Size Y" in m["meta"]["gtg_note"], m
 
 
 def test_no_shutter_flag(tmp_path, run, run_udfs):

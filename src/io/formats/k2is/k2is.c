@@ -19,8 +19,9 @@
  * sectors, and the frames every sector holds completely are counted.  Image
  * 0 is the first frame whose shutter flag is set in all sectors; the
  * frames before it remain reachable with a negative sync_offset.  The scan
- * shape comes from the .gtg ("SI Dimensions" Size Y, Size X) through a
- * small bounded tag parser; a .gtg without them means a time series (1-D).
+ * shape comes from the .gtg ("SI Dimensions" Size Y, Size X), a DM tag
+ * file read with the DM reader's tag parser (dm_tags.h); a .gtg without
+ * them means a time series (1-D).
  *
  * Reading decodes blocks straight into the tile: tiles are whole block
  * rows (base_rows 930), and each block's header is checked on the way
@@ -28,6 +29,7 @@
  * that sectors that slipped out of step give an error, not a mixed frame.
  */
 #include "io/dataset.h"
+#include "io/formats/dm/dm_tags.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -49,7 +51,6 @@
 #define K2_SYNC 0xFFFF0055u
 #define K2_SHUTTER 0x01u
 #define K2_MAX_ALIGN 100000 /* frames scanned to align the sectors */
-#define GTG_MAX_BYTES (64 << 20)
 
 /* ---- block headers ------------------------------------------------------ */
 
@@ -137,243 +138,45 @@ static int read_hdr(tsr__open_args_t *a, int s, int64_t off, k2_hdr_t *h)
     return 0;
 }
 
-/* ---- the .gtg tag file ----------------------------------------------------
+/* ---- the .gtg tag file ---------------------------------------------------
  *
- * A DigitalMicrograph tag tree (DM3 or DM4): a header (version, root
- * length, byte order of the data: 1 = little-endian), then the root group:
- * sorted, open, number of tags; each tag is a type (20 group, 21 data), a
- * name, in DM4 its length, then a group or "%%%%", the number of type
- * words, the type words and the data.  Only scalar numbers are decoded; the
- * rest is skipped.  Every size is checked against the buffer. */
+ * A DigitalMicrograph tag tree (DM3 or DM4), parsed by the DM reader's tag
+ * parser (dm_tags.h).  The scan shape is where LiberTEM reads it. */
 
 typedef struct gtg {
-    const uint8_t *b;
-    size_t n, pos;
-    int version;
-    bool le;
-    int tags;
-    char path[1024];
-    /* results */
-    double size_y, size_x, samp_h, samp_w;
+    double size_y, size_x, samp_h, samp_w; /* NAN where the tag is missing */
 } gtg_t;
 
-static bool g_take(gtg_t *g, size_t k, const uint8_t **p)
+/* A number tag of the tree; NAN if it is missing or not a number. */
+static double gtg_num(const tsr__dm_tree_t *t, int32_t node)
 {
-    if (k > g->n - g->pos)
-        return false;
-    *p = g->b + g->pos;
-    g->pos += k;
-    return true;
+    double v;
+    return tsr__dm_num(t, node, &v) ? v : NAN;
 }
 
-static bool g_uint(gtg_t *g, size_t k, uint64_t *v) /* big-endian, 1..8 bytes */
+/* Parse the .gtg at path into g; on failure return the error code with the
+ * reason in why (the parser's message, which names the file). */
+static int read_gtg(tsr_ctx_t *ctx, const char *path, gtg_t *g, char *why, size_t whylen)
 {
-    const uint8_t *p;
-    if (!g_take(g, k, &p))
-        return false;
-    uint64_t x = 0;
-    for (size_t i = 0; i < k; i++)
-        x = x << 8 | p[i];
-    *v = x;
-    return true;
-}
-
-static bool g_word(gtg_t *g, uint64_t *v) /* a length or type word */
-{
-    return g_uint(g, g->version == 4 ? 8 : 4, v);
-}
-
-static int simple_size(uint64_t t)
-{
-    switch (t) {
-    case 2:
-    case 4: return 2;
-    case 3:
-    case 5:
-    case 6: return 4;
-    case 7:
-    case 11:
-    case 12: return 8;
-    case 8:
-    case 9:
-    case 10: return 1;
-    default: return 0;
-    }
-}
-
-static double simple_value(const gtg_t *g, uint64_t t, const uint8_t *p)
-{
-    uint8_t q[8];
-    int k = simple_size(t);
-    for (int i = 0; i < k; i++)
-        q[i] = g->le ? p[i] : p[k - 1 - i];
-    uint64_t u = 0;
-    for (int i = k - 1; i >= 0; i--)
-        u = u << 8 | q[i];
-    switch (t) {
-    case 2: return (int16_t)u;
-    case 3: return (int32_t)u;
-    case 4:
-    case 5:
-    case 8:
-    case 9:
-    case 12: return (double)u;
-    case 10: return (int8_t)u;
-    case 11: return (double)(int64_t)u;
-    case 6: {
-        uint32_t w = (uint32_t)u;
-        float f;
-        memcpy(&f, &w, 4);
-        return f;
-    }
-    case 7: {
-        double d;
-        memcpy(&d, &u, 8);
-        return d;
-    }
-    default: return NAN;
-    }
-}
-
-static void g_found(gtg_t *g, double v)
-{
-    static const char *const names[4] = {
-        "SI Dimensions.Size Y", "SI Dimensions.Size X",
-        "SI Image Tags.SI.Acquisition.Spatial Sampling.Height (pixels)",
-        "SI Image Tags.SI.Acquisition.Spatial Sampling.Width (pixels)"};
-    double *dst[4] = {&g->size_y, &g->size_x, &g->samp_h, &g->samp_w};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(g->path, names[i]))
-            *dst[i] = v;
-}
-
-/* The data of a tag: type words, then the data (skipped unless a scalar).
- * tag_end: where the tag ends (DM4), or 0. */
-static bool g_data(gtg_t *g, size_t tag_end)
-{
-    const uint8_t *p;
-    uint64_t ninfo, info[64];
-    if (!g_take(g, 4, &p) || memcmp(p, "%%%%", 4) || !g_word(g, &ninfo) || ninfo > 64)
-        return false;
-    for (uint64_t i = 0; i < ninfo; i++)
-        if (!g_word(g, &info[i]))
-            return false;
-    if (ninfo == 1 && simple_size(info[0])) {
-        if (!g_take(g, (size_t)simple_size(info[0]), &p))
-            return false;
-        g_found(g, simple_value(g, info[0], p));
-        if (tag_end) {
-            if (tag_end < g->pos || tag_end > g->n)
-                return false;
-            g->pos = tag_end;
-        }
-        return true;
-    }
-    if (tag_end) { /* DM4: the tag says its length */
-        if (tag_end < g->pos || tag_end > g->n)
-            return false;
-        g->pos = tag_end;
-        return true;
-    }
-    /* DM3: the size from the types */
-    uint64_t bytes = 0;
-    if (ninfo == 2 && info[0] == 18) { /* string: UTF-16 characters */
-        bytes = info[1] * 2;
-    } else if (ninfo == 3 && info[0] == 20 && simple_size(info[1])) {
-        bytes = info[2] * (uint64_t)simple_size(info[1]);
-        if (info[2] > g->n)
-            return false;
-    } else if (ninfo >= 3 && (info[0] == 15 || (info[0] == 20 && info[1] == 15))) {
-        size_t k = info[0] == 15 ? 1 : 2; /* at struct name length */
-        uint64_t nf = info[k + 1], one = 0;
-        if (nf > 30 || k + 2 + 2 * nf + (info[0] == 20) != ninfo)
-            return false;
-        for (uint64_t f = 0; f < nf; f++) {
-            int sz = simple_size(info[k + 3 + 2 * f]);
-            if (!sz)
-                return false;
-            one += (uint64_t)sz;
-        }
-        uint64_t count = info[0] == 20 ? info[ninfo - 1] : 1;
-        if (count > g->n)
-            return false;
-        bytes = one * count;
-    } else {
-        return false;
-    }
-    return bytes <= g->n - g->pos && g_take(g, (size_t)bytes, &p);
-}
-
-static bool g_group(gtg_t *g, int depth)
-{
-    const uint8_t *p;
-    uint64_t ntags;
-    if (depth > 32 || !g_take(g, 2, &p) || !g_word(g, &ntags))
-        return false;
-    for (uint64_t t = 0; t < ntags; t++) {
-        uint64_t type, nl, len = 0;
-        if (++g->tags > (1 << 20) || !g_uint(g, 1, &type) || !g_uint(g, 2, &nl) ||
-            !g_take(g, (size_t)nl, &p))
-            return false;
-        size_t plen = strlen(g->path);
-        if (plen + nl + 2 < sizeof g->path) {
-            if (depth > 0)
-                g->path[plen] = '.', g->path[plen + 1] = 0;
-            strncat(g->path, (const char *)p, (size_t)nl);
-        }
-        if (g->version == 4 && !g_uint(g, 8, &len))
-            return false;
-        size_t tag_end = 0;
-        if (g->version == 4) {
-            if (len > g->n - g->pos)
-                return false;
-            tag_end = g->pos + (size_t)len;
-        }
-        bool ok = type == 20 ? g_group(g, depth + 1) : type == 21 ? g_data(g, tag_end) : false;
-        g->path[plen] = 0;
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-/* Parse the .gtg at path; *ok false (with why) if it cannot be read. */
-static void read_gtg(tsr_ctx_t *ctx, const char *path, gtg_t *g, bool *ok, const char **why)
-{
-    memset(g, 0, sizeof *g);
     g->size_y = g->size_x = g->samp_h = g->samp_w = NAN;
-    *ok = false;
     tsr__file_t f;
-    char err[256];
-    if (tsr__file_open(&f, path, err, sizeof err)) {
-        *why = "it cannot be opened";
-        return;
-    }
-    size_t n = f.size < GTG_MAX_BYTES ? (size_t)f.size : GTG_MAX_BYTES;
-    uint8_t *b = tsr__malloc(ctx, n ? n : 1);
-    if (!b || tsr__file_pread(&f, b, n, 0)) {
-        tsr__file_close(&f);
-        tsr__free(ctx, b);
-        *why = "it cannot be read";
-        return;
-    }
+    int rc = tsr__file_open(&f, path, why, whylen);
+    if (rc)
+        return rc;
+    tsr__dm_tree_t t;
+    rc = tsr__dm_parse(ctx, &f, path, &t, why, whylen);
     tsr__file_close(&f);
-    g->b = b;
-    g->n = n;
-    uint64_t version, root, order;
-    if (!g_uint(g, 4, &version) || (version != 3 && version != 4)) {
-        *why = "it is not a DigitalMicrograph tag file (version 3 or 4 at byte 0)";
-    } else {
-        g->version = (int)version;
-        if (!g_word(g, &root) || !g_uint(g, 4, &order) || order > 1)
-            *why = "its header is malformed";
-        else if ((g->le = order == 1, !g_group(g, 0)))
-            *why = "its tag tree is malformed or truncated";
-        else
-            *ok = true;
+    if (rc == 0) {
+        int32_t dims = tsr__dm_find(&t, 0, "SI Dimensions");
+        int32_t samp =
+            tsr__dm_find(&t, 0, "SI Image Tags", "SI", "Acquisition", "Spatial Sampling");
+        g->size_y = gtg_num(&t, tsr__dm_child(&t, dims, "Size Y"));
+        g->size_x = gtg_num(&t, tsr__dm_child(&t, dims, "Size X"));
+        g->samp_h = gtg_num(&t, tsr__dm_child(&t, samp, "Height (pixels)"));
+        g->samp_w = gtg_num(&t, tsr__dm_child(&t, samp, "Width (pixels)"));
     }
-    tsr__free(ctx, b);
-    g->b = NULL;
+    tsr__dm_tree_free(&t);
+    return rc;
 }
 
 /* ---- finding the files ------------------------------------------------- */
@@ -648,17 +451,16 @@ static int open_k2is(tsr__open_args_t *a)
 
     /* the scan shape from the .gtg */
     gtg_t g;
-    bool gtg_ok;
-    const char *why = NULL;
-    read_gtg(ctx, gtg_path, &g, &gtg_ok, &why);
+    char why[512];
+    bool gtg_ok = read_gtg(ctx, gtg_path, &g, why, sizeof why) == 0;
     tsr_shape_t nav = {.ndim = 1, .dims = {frames - (shutter > 0 ? shutter : 0)}};
     bool scan = gtg_ok && g.size_y >= 1 && g.size_x >= 1 && g.size_y < 1e9 && g.size_x < 1e9;
     if (scan)
         nav = (tsr_shape_t){.ndim = 2, .dims = {(int64_t)g.size_y, (int64_t)g.size_x}};
     if (!gtg_ok && !tsr_params_get(a->params, "nav_shape")) {
         rc = tsr__seterr(a->err, a->errlen, TSR_ECORRUPT,
-                         "%s: the scan shape is read from %s, but %s; give nav_shape", a->path,
-                         gtg_path, why);
+                         "%s: cannot read the scan shape from the .gtg (%s); give nav_shape",
+                         a->path, why);
         goto done;
     }
     ds->dtype = TSR_U16;
