@@ -341,3 +341,58 @@ def test_common_errors(case, fails):
         assert "sig_shape" in msg and str(npx) in msg, (fmt, msg)
     msg = fails("info", path, *args, *sets(nav_shape="0,4"))
     assert "nav_shape" in msg, (fmt, msg)
+
+
+# ---------------------------------------------------------------------------
+# Messages quote bytes of broken files as printable text
+
+
+def fails_bytes(tsr_bin, *args):
+    """stderr (bytes) of a failing `tessera` that did not crash."""
+    import subprocess
+    r = subprocess.run([tsr_bin, *map(str, args)], capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert 0 < r.returncode < 128, r
+    return r.stderr
+
+
+def assert_printable(msg, path):
+    text = msg.decode("utf-8")  # valid UTF-8 (JSON, Python and terminals need it)
+    assert str(path) in text, text
+    assert all(c == "\n" or c.isprintable() for c in text), text
+
+
+def test_mib_fields_quoted_printable(tmp_path, tsr_bin):
+    rng = np.random.default_rng(5)
+    a = gen_mib.random_frames(rng, 4, (512, 512), 1)
+    _, paths = gen_mib.write_acquisition(tmp_path, "q", a, 1, raw=True, quad=True, hdr=False)
+    b = bytearray(pathlib.Path(paths[0]).read_bytes())
+    i = b.index(b"   2x2,")
+    b[i + 2] = 0xFF  # the layout field of the first frame header
+    pathlib.Path(paths[0]).write_bytes(bytes(b))
+    msg = fails_bytes(tsr_bin, "info", paths[0])
+    assert_printable(msg, paths[0])
+    assert b"layout" in msg, msg
+    # a file of an acquisition whose layout differs from the first file's
+    a = gen_mib.random_frames(rng, 4, (256, 256), 6)
+    hp, paths = gen_mib.write_acquisition(tmp_path, "two", a, 6, files=2)
+    b = bytearray(pathlib.Path(paths[1]).read_bytes())
+    i = b.index(b"   1x1,")
+    b[i + 2] = 0x81
+    pathlib.Path(paths[1]).write_bytes(bytes(b))
+    msg = fails_bytes(tsr_bin, "info", hp)
+    assert_printable(msg, hp)
+    assert b"layout" in msg, msg
+
+
+@pytest.mark.parametrize("xml", [
+    b'<root><raw_file filename="x.raw"/><soft\xffware>1</software></root>',
+    b'<ro\xfft><raw_file filename="x.raw"/></ro\xfft>',
+    b'<root><raw_file filename="x.raw"/><pix_x>\xfe\x01</pix_x><pix_y>2</pix_y></root>',
+    b'<root><raw_file filename="x.raw"/><type>sc\xc3an</type></root>',
+])
+def test_empad_xml_quoted_printable(tmp_path, tsr_bin, xml):
+    gen_empad.write_raw(tmp_path / "x.raw", 4, lambda i: np.zeros((128, 128), "<f4"))
+    p = tmp_path / "bad.xml"
+    p.write_bytes(xml)
+    assert_printable(fails_bytes(tsr_bin, "info", p, "--format", "empad"), p)
