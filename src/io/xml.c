@@ -9,6 +9,7 @@
 #include "io/xml.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdlib.h>
 
 #define XML_MAX_DEPTH 64
@@ -51,6 +52,21 @@ static const char *find(const char *p, const char *e, const char *end)
     return NULL;
 }
 
+/* A syntax error. The message quotes names from the text, which may hold
+ * any bytes: those outside printable ASCII become '?' so that the message
+ * stays valid UTF-8 (for JSON and Python). */
+static int TSR__PRINTF(3, 4) xml_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    tsr__vseterr(err, errlen, TSR_ECORRUPT, fmt, ap);
+    va_end(ap);
+    for (size_t i = 0; err && i < errlen && err[i]; i++)
+        if ((unsigned char)err[i] < 32 || (unsigned char)err[i] >= 127)
+            err[i] = '?';
+    return TSR_ECORRUPT;
+}
+
 int tsr__xml_parse(tsr__xml_t *x, tsr_ctx_t *ctx, const char *text, size_t len, char *err,
                    size_t errlen)
 {
@@ -64,7 +80,7 @@ int tsr__xml_parse(tsr__xml_t *x, tsr_ctx_t *ctx, const char *text, size_t len, 
         return tsr__seterr(err, errlen, TSR_ENOMEM, "out of memory");
     stack[0] = 0;
     last[0] = -1;
-#define XML_FAIL(...) return tsr__seterr(err, errlen, TSR_ECORRUPT, __VA_ARGS__)
+#define XML_FAIL(...) return xml_fail(err, errlen, __VA_ARGS__)
     while (p < e) {
         if (*p != '<') {
             const char *q = memchr(p, '<', (size_t)(e - p));

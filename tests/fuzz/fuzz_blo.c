@@ -89,10 +89,16 @@ static uint8_t *make(unsigned magic, int bytes, const char *note, size_t *len)
 
 size_t tsr_fuzz_seeds(uint8_t **seeds, size_t *lens, size_t max)
 {
-    if (max < 3)
+    if (max < 4)
         return 0;
     seeds[0] = make(0x0102, 1, "Camera gamma : on", &lens[0]);
     seeds[1] = make(0x0103, 2, "Blo Bit Depth: 16 bits\r\n", &lens[1]);
     seeds[2] = make(0x0103, 2, "", &lens[2]);
-    return 3;
+    /* regression: DP_SZ = NX = NY = 65535 overflowed the size in the
+     * "truncated" message (signed overflow, found by UBSan) */
+    seeds[3] = make(0x0102, 1, "", &lens[3]);
+    put16(seeds[3] + 20, 65535);
+    put16(seeds[3] + 24, 65535);
+    put16(seeds[3] + 26, 65535);
+    return 4;
 }

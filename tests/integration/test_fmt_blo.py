@@ -210,6 +210,11 @@ def bad_cases(tmp_path):
         "unsupported bit depth": (g12, "'Blo Bit Depth: 12 bits'"),
         "last record corrupt": (put(bytearray(g), "<B", off2 + 5 * rec, 0),
                                 "frame record 5 at byte"),
+        # 65535^2 frames of 65535^2 pixels: the bytes needed exceed 2^63
+        "largest sizes": (put(put(put(bytearray(g), "<H", 20, 65535), "<H", 24, 65535), "<H", 26,
+                              65535),
+                          "NY x NX = 65535 x 65535 frames of 65535 x 65535 u8 (+6 header bytes "
+                          "each) need 1.845e+19 bytes"),
     }
 
 

@@ -361,6 +361,15 @@ def test_bad_files(tmp_path, fails, case, words):
             assert w in msg, (w, msg)
 
 
+@pytest.mark.parametrize("name", ["lone.seq.Config.Metadata.xml", "lone.seq.metadata"])
+def test_companion_without_its_sequence(tmp_path, fails, name):
+    p = tmp_path / name
+    p.write_bytes(b"<BadPixels></BadPixels>" if name.endswith(".xml") else b"\0" * 400)
+    for args in ((), ("--format", "seq")):
+        msg = fails("info", p, *args)
+        assert str(p) in msg and str(tmp_path / "lone.seq") in msg and "missing" in msg, msg
+
+
 def test_nav_shape_too_large(tmp_path, fails):
     path = tmp_path / "n.seq"
     good(path)

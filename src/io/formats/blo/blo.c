@@ -277,13 +277,19 @@ static int open_blo(tsr__open_args_t *a)
     ds->big_endian = false;
     tsr_shape_t nav = {.ndim = 2, .dims = {ny, nx}}, sig = {.ndim = 2, .dims = {dp, dp}};
     if (ds->image_count < nimg && !tsr_params_get(a->params, "nav_shape")) {
+        char need[32]; /* the sizes may need more than 63 bits */
+        int64_t nb;
+        if (tsr__mul_i64(nimg, stride, &nb))
+            snprintf(need, sizeof need, "%lld", (long long)nb);
+        else
+            snprintf(need, sizeof need, "%.4g", (double)nimg * (double)stride);
         rc = tsr__seterr(a->err, a->errlen, TSR_ECORRUPT,
                          "%s: truncated blockfile: NY x NX = %lld x %lld frames of %lld x %lld "
-                         "%s (+%d header bytes each) need %lld bytes from Data_offset_2 = %lld, "
+                         "%s (+%d header bytes each) need %s bytes from Data_offset_2 = %lld, "
                          "the file has %lld (%lld whole frames; set nav_shape to read them)",
                          a->path, (long long)ny, (long long)nx, (long long)dp, (long long)dp,
-                         bits == 16 ? "u16" : "u8", BLO_REC_HDR, (long long)(nimg * stride),
-                         (long long)off2, (long long)(f->size - off2), (long long)avail);
+                         bits == 16 ? "u16" : "u8", BLO_REC_HDR, need, (long long)off2,
+                         (long long)(f->size - off2), (long long)avail);
         goto done;
     }
     if ((rc = tsr__dataset_shape_params(a, &nav, &sig)))

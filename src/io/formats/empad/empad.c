@@ -157,6 +157,16 @@ static bool text_f64(const tsr__xml_t *x, int node, double *out)
     return true;
 }
 
+/* s with bytes outside printable ASCII replaced by '?', in place: text of
+ * the file quoted in a message (which must stay valid UTF-8). */
+static char *printable(char *s)
+{
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 32 || (unsigned char)*p >= 127)
+            *p = '?';
+    return s;
+}
+
 /* A positive count from the text of node; errors name the field. */
 static int text_count(tsr__open_args_t *a, const tsr__xml_t *x, int node, const char *field,
                       int64_t *out)
@@ -170,7 +180,7 @@ static int text_count(tsr__open_args_t *a, const tsr__xml_t *x, int node, const 
     if (!buf[0] || *end || errno || v < 1 || v > (1ll << 40))
         return tsr__seterr(a->err, a->errlen, TSR_ECORRUPT,
                            "%s: <%s> must be a positive whole number, found '%s'", a->path, field,
-                           buf);
+                           printable(buf));
     *out = v;
     return 0;
 }
@@ -205,9 +215,11 @@ static int parse_xml(tsr__open_args_t *a, const char *text, size_t len, empad_xm
     }
     int root = tsr__xml_child(&x, 0, NULL);
     if (!tsr__xml_is(&x, root, "root")) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)x.nodes[root].name_len, x.nodes[root].name);
         rc = tsr__seterr(a->err, a->errlen, TSR_ECORRUPT,
-                         "%s: not an EMPAD XML file: the top element is <%.*s>, expected <root>",
-                         a->path, (int)x.nodes[root].name_len, x.nodes[root].name);
+                         "%s: not an EMPAD XML file: the top element is <%s>, expected <root>",
+                         a->path, printable(name));
         goto done;
     }
     int rf = tsr__xml_child(&x, root, "raw_file");
@@ -240,7 +252,7 @@ static int parse_xml(tsr__open_args_t *a, const char *text, size_t len, empad_xm
     } else if (h->type[0] && strcmp(h->type, "scan") != 0) {
         rc = tsr__seterr(a->err, a->errlen, TSR_EUNSUPPORTED,
                          "%s: unknown acquisition <type> '%s' (expected scan or series)", a->path,
-                         h->type);
+                         printable(h->type));
         goto done;
     } else if (px >= 0 && py >= 0) {
         int64_t vx, vy;

@@ -134,9 +134,14 @@ static int field_int(const char *path, int idx, const char *name, const char *s,
     return 0;
 }
 
+/* Copy a header field, bytes outside printable ASCII replaced by '?' (the
+ * fields are ASCII; they appear in messages). */
 static void copy_field(char *dst, size_t cap, const char *s)
 {
-    snprintf(dst, cap, "%s", s);
+    size_t k = 0;
+    for (; s[k] && k + 1 < cap; k++)
+        dst[k] = (unsigned char)s[k] >= 32 && (unsigned char)s[k] < 127 ? s[k] : '?';
+    dst[k] = 0;
 }
 
 /* Parse the frame header in buf (n bytes read at offset off of path). */

@@ -640,6 +640,7 @@ static int probe(const char *path, const uint8_t *head, size_t n)
             if (tsr__file_head(seq, m, 4) == 4 && u32(m) == SEQ_MAGIC)
                 return 60;
         }
+        return 10; /* open says that the sequence is missing or not a SEQ */
     }
     return has_suffix(path, ".seq") ? 10 : 0; /* open explains what is wrong */
 }
@@ -673,6 +674,13 @@ static int open_seq(tsr__open_args_t *a)
         if (!seq_alloc)
             return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
         seq = seq_alloc;
+        if (!file_exists(seq)) {
+            rc = tsr__seterr(a->err, a->errlen, TSR_ENOTFOUND,
+                             "%s: a StreamPix companion file, but the sequence %s beside it is "
+                             "missing",
+                             a->path, seq);
+            goto done;
+        }
     }
     int file = tsr__dataset_add_file(a, seq);
     if (file < 0) {
