@@ -83,7 +83,8 @@ BYPASS_CASES = ("sum", "stddev", "masks16")
 # shape and dtype of its decoded frames, and the tessera options that open it.  The raw file of
 # the same decoded bytes is the baseline of each.
 FORMAT_CASES = [
-    {"label": "mib-u16", "ext": ".mib", "sig": (256, 256), "dtype": "u2",
+    # MIB U16 frames are big-endian: the raw baseline reads its bytes as >u2 too
+    {"label": "mib-u16", "ext": ".mib", "sig": (256, 256), "dtype": "u2", "order": ">",
      "gen": ["tests/gen/gen_mib.py", "{out}", "--shape", "{n},256,256", "--depth", "12",
              "--max", "4095"], "args": []},
     {"label": "mib-raw12-quad", "ext": ".mib", "sig": (512, 512), "dtype": "u2",
@@ -529,9 +530,21 @@ def prepare_format_cases(args):
             generated.append(raw)
         raw_args = ["--format", "raw", "--set", "nav_shape=%d" % n, "--set",
                     "sig_shape=%d,%d" % fc["sig"], "--set",
-                    "dtype=%s%s" % ("|" if es == 1 else "<", fc["dtype"])]
+                    "dtype=%s%s" % ("|" if es == 1 else fc.get("order", "<"), fc["dtype"])]
         out.append((fc, path, raw, raw_args, n * frame))
     return out
+
+
+def data_files(args, path, extra):
+    """The files a dataset reads (the format's metadata lists them when there are several,
+    e.g. an EMPAD .xml and its .raw), so that all of them are warmed, not only the one named."""
+    r = subprocess.run([args.tessera, "info", "--json", path] + extra, capture_output=True,
+                       text=True)
+    try:
+        files = json.loads(r.stdout)["meta"].get("files") or []
+    except (ValueError, KeyError):
+        files = []
+    return [path] + [f for f in files if f != path and os.path.isfile(f)]
 
 
 def run_format_cases(args, fcases):
@@ -541,7 +554,8 @@ def run_format_cases(args, fcases):
     for fc, path, raw, raw_args, nbytes in fcases:
         for t in args.threads:
             for kind, p, extra in (("format", path, fc["args"]), ("raw", raw, raw_args)):
-                warm(p)
+                for q in data_files(args, p, extra):
+                    warm(q)
                 cmd = [args.bench, p] + extra + udf_args(case)
                 cmd += ["--threads", str(t), "--repeat", str(args.repeat)]
                 d = run_json(cmd)

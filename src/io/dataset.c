@@ -385,6 +385,22 @@ static int read_strided(const tsr_dataset_t *ds, tsr__io_t *io, const tsr__segme
         tsr__convert(out, dt, io->scratch, ds->dtype, swap, (size_t)(siglen * n));
         return 0;
     }
+    /* Frames with headers or footers between them that need converting:
+     * one read of the whole span, then each frame converted from it (a read
+     * per frame costs a system call each, for the same copy). */
+    size_t span = (size_t)((n - 1) * seg->stride) + band;
+    if (!same && n > 1 && siglen == frame_pixels && (size_t)seg->stride - band <= band / 4 &&
+        span <= ((size_t)64 << 20)) {
+        if ((rc = tsr__io_reserve(io, span)))
+            return tsr__seterr(err, errlen, rc, "out of memory");
+        if ((rc = tsr__io_fetch(ds, io, seg->file, off0, span, io->scratch, err, errlen)))
+            return rc;
+        for (int64_t i = 0; i < n; i++)
+            tsr__convert((unsigned char *)out + (size_t)(i * siglen) * des, dt,
+                         (const unsigned char *)io->scratch + (size_t)(i * seg->stride), ds->dtype,
+                         swap, (size_t)siglen);
+        return 0;
+    }
     if (!same && (rc = tsr__io_reserve(io, band)))
         return tsr__seterr(err, errlen, rc, "out of memory");
     unsigned char *o = out;
