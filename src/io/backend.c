@@ -86,6 +86,7 @@ void tsr__io_destroy(tsr__io_t *io)
     }
     tsr__free_aligned(io->ctx, io->scratch);
     tsr__free_aligned(io->ctx, io->bounce);
+    tsr__free_aligned(io->ctx, io->fmt_scratch);
     memset(io, 0, sizeof *io);
 }
 

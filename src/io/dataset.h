@@ -57,6 +57,11 @@ typedef struct tsr__io {
         size_t skip; /* bytes of alignment before off in buf */
         void *buf;   /* where the read lands (inside bounce) */
     } ahead;
+    /* A reader's own per-worker scratch (e.g. a cache of decompressed
+     * chunks), allocated by its read callback with tsr__malloc_aligned on
+     * first use and freed by tsr__io_destroy; NULL until then. */
+    void *fmt_scratch;
+    size_t fmt_scratch_size;
 } tsr__io_t;
 
 /* What a reader's open receives and fills in. */

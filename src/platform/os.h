@@ -98,6 +98,13 @@ int64_t tsr__aio_wait(void *aio);
 int tsr__mkdir_p(const char *path);
 /* Rename from to to, replacing to atomically where the system allows. */
 int tsr__rename_replace(const char *from, const char *to);
+/* Whether path names a directory (following symbolic links). */
+bool tsr__is_dir(const char *path);
+/* Call fn(ud, name, is_dir) for each entry of the directory path but "."
+ * and "..", in the system's order; stop at the first nonzero return of fn
+ * and return it.  0 when done, or -1 with errno if the directory cannot be
+ * read. */
+int tsr__dir_each(const char *path, int (*fn)(void *ud, const char *name, bool is_dir), void *ud);
 
 /* ==== run-time library loading (posix/dl.c) ============================ */
 /* Used to open optional dependencies (libhdf5, libtiff) on first use

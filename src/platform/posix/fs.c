@@ -4,10 +4,12 @@
  *
  * tsr__mkdir_p walks the path one component at a time in a fixed-size copy
  * (PATH_MAX), so it allocates nothing; a component that already exists is
- * accepted only if it is a directory.
+ * accepted only if it is a directory.  tsr__dir_each lists a directory
+ * (readdir), asking stat only where the entry type is unknown.
  */
 #include "platform/os.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -72,4 +74,32 @@ int tsr__rename_replace(const char *from, const char *to)
 {
     /* POSIX rename() replaces the target atomically. */
     return rename(from, to);
+}
+
+bool tsr__is_dir(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int tsr__dir_each(const char *path, int (*fn)(void *ud, const char *name, bool is_dir), void *ud)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int rc = 0;
+    struct dirent *e;
+    char full[PATH_MAX];
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        bool is_dir = e->d_type == DT_DIR;
+        if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
+            int n = snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+            is_dir = n > 0 && (size_t)n < sizeof full && tsr__is_dir(full);
+        }
+        rc = fn(ud, e->d_name, is_dir);
+    }
+    closedir(d);
+    return rc;
 }
