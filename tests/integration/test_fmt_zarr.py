@@ -114,7 +114,10 @@ def test_chunk_shapes(run, run_udfs, tmp_path, shape, chunks):
     meta = info(run, p)
     assert tuple(meta["sig_shape"]) == shape[-2:]
     assert tuple(meta["nav_shape"]) == shape[:-2]
-    for extra in ([], ["--tile-bytes", "64", "--threads", "2"], ["--partitions", "3"]):
+    # default cache, small tiles, several partitions, and a cache of two chunks (the
+    # least allowed: chunks that span scan rows are evicted and decoded again)
+    for extra in ([], ["--tile-bytes", "64", "--threads", "2"], ["--partitions", "3"],
+                  ["--set", "chunk_cache_mib=0", "--threads", "2", "--tile-bytes", "100"]):
         got = read_all(run_udfs, p, n, *extra)
         np.testing.assert_array_equal(got, frames(reference(p)))
 

@@ -31,6 +31,7 @@
 #define ZARR_WALK_DEPTH 16
 #define ZARR_WALK_ENTRIES 100000
 #define ZARR_CACHE_SLOTS 256
+#define ZARR_TILE_BUDGET ((int64_t)1 << 20) /* the engine's default tile budget */
 
 static const tsr_param_def_t params[] = {
     {"ds_path", "string", "",
@@ -484,15 +485,19 @@ static int open_zarr(tsr__open_args_t *a)
     ds->image_count = images;
     if ((rc = tsr__dataset_shape_params(a, &nav, &sig)))
         goto done_axes;
-    /* Tiles follow the chunks: whole chunk extents along the last scan
-     * dimension (unless that makes a tile of more than 64 MiB) and along
-     * the first signal dimension, when the frames keep their shape. */
+    /* Tiles follow the chunks: their depth is a multiple of a divisor of
+     * the chunk's extent along the last scan dimension — the largest whose
+     * frames fit the default tile budget — so that tiles split chunks
+     * evenly; their rows are whole chunk rows. */
     int64_t frame_bytes = st->H * st->W * (int64_t)tsr_dtype_size(m->dtype);
     if (st->k > 0) {
-        int64_t c =
-            m->chunks[st->k - 1] < m->shape[st->k - 1] ? m->chunks[st->k - 1] : m->shape[st->k - 1];
-        if (c > 1 && c * frame_bytes <= ((int64_t)64 << 20))
-            ds->base_depth = c;
+        int64_t c = m->chunks[st->k - 1] < m->shape[st->k - 1] ? m->chunks[st->k - 1]
+                                                                : m->shape[st->k - 1];
+        for (int64_t d = c; d > 1; d--)
+            if (c % d == 0 && d * frame_bytes <= ZARR_TILE_BUDGET) {
+                ds->base_depth = d;
+                break;
+            }
     }
     if (st->s == 2 && tsr__shape_eq(&ds->sig, &sig) && st->cH < st->H)
         ds->base_rows = st->cH;
@@ -540,48 +545,66 @@ static void close_zarr(tsr_dataset_t *ds)
 
 /* ---- the chunk cache --------------------------------------------------- */
 
-/* One per worker, in io->fmt_scratch: slots of one decoded chunk each,
- * evicted least recently used first. */
+/* One per worker, in io->fmt_scratch (one block: this header, then the
+ * slots), each slot one decoded chunk, evicted least recently used first.
+ * The cache starts with two slots and doubles (up to chunk_cache_mib) when
+ * a chunk it evicted is asked for again: chunks used once (a scan row of
+ * frames per chunk) then cycle through two slots whose pages stay mapped,
+ * while chunks that span several scan rows get the room they need. */
 typedef struct zcache {
     const tsr_dataset_t *ds; /* the dataset the slots belong to */
-    size_t slot_bytes;
-    int n;
+    size_t slot_bytes, head_bytes;
+    int max, active; /* slots allowed, slots in the block */
     uint64_t clock;
     int64_t key[ZARR_CACHE_SLOTS]; /* chunk's linear grid index, -1 = empty */
     uint64_t used[ZARR_CACHE_SLOTS];
-    unsigned char *slots;
+    int64_t ghost[ZARR_CACHE_SLOTS]; /* recently evicted keys (a ring) */
+    int ghost_pos;
 } zcache_t;
+
+static unsigned char *slot_at(zcache_t *c, int i)
+{
+    return (unsigned char *)c + c->head_bytes + (size_t)i * c->slot_bytes;
+}
+
+/* (Re)allocate the block for `active` slots, keeping the slots in use. */
+static zcache_t *cache_resize(tsr__io_t *io, zcache_t *old, const tsr_dataset_t *ds, int active)
+{
+    const zarr_state_t *st = ds->state;
+    size_t slot = (st->m.chunk_bytes + 63) & ~(size_t)63;
+    size_t head = (sizeof(zcache_t) + 63) & ~(size_t)63;
+    zcache_t *c = tsr__malloc_aligned(io->ctx, head + (size_t)active * slot);
+    if (!c)
+        return NULL;
+    if (old) {
+        memcpy(c, old, head + (size_t)old->active * slot);
+    } else {
+        memset(c, 0, sizeof *c);
+        c->ds = ds;
+        c->slot_bytes = slot;
+        c->head_bytes = head;
+        size_t n = st->cache_bytes / slot;
+        c->max = n < 2 ? 2 : n > ZARR_CACHE_SLOTS ? ZARR_CACHE_SLOTS : (int)n;
+        for (int i = 0; i < ZARR_CACHE_SLOTS; i++)
+            c->key[i] = c->ghost[i] = -1;
+    }
+    for (int i = old ? old->active : 0; i < active; i++) {
+        c->key[i] = -1;
+        c->used[i] = 0;
+    }
+    c->active = active;
+    tsr__free_aligned(io->ctx, io->fmt_scratch);
+    io->fmt_scratch = c;
+    io->fmt_scratch_size = head + (size_t)active * slot;
+    return c;
+}
 
 static zcache_t *cache_get(const tsr_dataset_t *ds, tsr__io_t *io)
 {
     zcache_t *c = io->fmt_scratch;
     if (c && c->ds == ds)
         return c;
-    const zarr_state_t *st = ds->state;
-    size_t slot = (st->m.chunk_bytes + 63) & ~(size_t)63;
-    size_t head = (sizeof(zcache_t) + 63) & ~(size_t)63;
-    size_t n = st->cache_bytes / slot;
-    n = n < 1 ? 1 : n > ZARR_CACHE_SLOTS ? ZARR_CACHE_SLOTS : n;
-    tsr__free_aligned(io->ctx, io->fmt_scratch);
-    io->fmt_scratch = NULL;
-    io->fmt_scratch_size = 0;
-    for (; n >= 1; n /= 2) { /* fewer slots if memory is short */
-        c = tsr__malloc_aligned(io->ctx, head + n * slot);
-        if (c)
-            break;
-        if (n == 1)
-            return NULL;
-    }
-    memset(c, 0, sizeof *c);
-    c->ds = ds;
-    c->slot_bytes = slot;
-    c->n = (int)n;
-    for (int i = 0; i < c->n; i++)
-        c->key[i] = -1;
-    c->slots = (unsigned char *)c + head;
-    io->fmt_scratch = c;
-    io->fmt_scratch_size = head + n * slot;
-    return c;
+    return cache_resize(io, NULL, ds, 2);
 }
 
 /* Fill a slot with fill_value. */
@@ -661,26 +684,44 @@ static int load_chunk(const tsr_dataset_t *ds, tsr__io_t *io, const int64_t *coo
     return 0;
 }
 
-/* The decoded chunk at grid coordinates coords, from the cache or loaded. */
-static int chunk_at(const tsr_dataset_t *ds, tsr__io_t *io, zcache_t *c, const int64_t *coords,
+/* The decoded chunk at grid coordinates coords, from the cache or loaded.
+ * The cache may move (*cp is updated); *out is valid until the next call. */
+static int chunk_at(const tsr_dataset_t *ds, tsr__io_t *io, zcache_t **cp, const int64_t *coords,
                     const unsigned char **out, char *err, size_t errlen)
 {
     const zarr_state_t *st = ds->state;
+    zcache_t *c = *cp;
     int64_t key = 0;
     for (int i = 0; i < st->m.ndim; i++)
         key = key * st->grid[i] + coords[i];
     int victim = 0;
-    for (int i = 0; i < c->n; i++) {
+    for (int i = 0; i < c->active; i++) {
         if (c->key[i] == key) {
             c->used[i] = ++c->clock;
-            *out = c->slots + (size_t)i * c->slot_bytes;
+            *out = slot_at(c, i);
             return 0;
         }
         /* an empty slot (used 0), else the least recently used */
         if (c->used[i] < c->used[victim])
             victim = i;
     }
-    unsigned char *p = c->slots + (size_t)victim * c->slot_bytes;
+    /* evicted lately and asked for again: the working set is larger */
+    bool again = false;
+    for (int i = 0; i < c->max && !again; i++)
+        again = c->ghost[i] == key;
+    if (again && c->active < c->max && c->used[victim] != 0) {
+        int grow = 2 * c->active < c->max ? 2 * c->active : c->max;
+        zcache_t *g = cache_resize(io, c, ds, grow);
+        if (g) { /* else keep evicting within the slots there are */
+            *cp = c = g;
+            victim = c->active - 1;
+        }
+    }
+    if (c->key[victim] >= 0) {
+        c->ghost[c->ghost_pos] = c->key[victim];
+        c->ghost_pos = (c->ghost_pos + 1) % c->max;
+    }
+    unsigned char *p = slot_at(c, victim);
     c->key[victim] = -1;
     c->used[victim] = 0;
     int rc = load_chunk(ds, io, coords, p, err, errlen);
@@ -737,7 +778,7 @@ static int read_zarr(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64
                     coords[last - 1] = cr;
                 coords[last] = cc;
                 const unsigned char *p;
-                int rc = chunk_at(ds, io, c, coords, &p, err, errlen);
+                int rc = chunk_at(ds, io, &c, coords, &p, err, errlen);
                 if (rc)
                     return rc;
                 int64_t ra = r0 > cr * cH ? r0 : cr * cH;
