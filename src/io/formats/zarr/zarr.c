@@ -491,8 +491,8 @@ static int open_zarr(tsr__open_args_t *a)
      * evenly; their rows are whole chunk rows. */
     int64_t frame_bytes = st->H * st->W * (int64_t)tsr_dtype_size(m->dtype);
     if (st->k > 0) {
-        int64_t c = m->chunks[st->k - 1] < m->shape[st->k - 1] ? m->chunks[st->k - 1]
-                                                                : m->shape[st->k - 1];
+        int64_t c =
+            m->chunks[st->k - 1] < m->shape[st->k - 1] ? m->chunks[st->k - 1] : m->shape[st->k - 1];
         for (int64_t d = c; d > 1; d--)
             if (c % d == 0 && d * frame_bytes <= ZARR_TILE_BUDGET) {
                 ds->base_depth = d;
@@ -622,6 +622,77 @@ static void fill_chunk(const tsr__zarr_meta_t *m, unsigned char *p)
         memcpy(p + i * es, m->fill, es);
 }
 
+/* The file name of chunk `coords`. */
+static int chunk_path(const zarr_state_t *st, const int64_t *coords, char *path, size_t size,
+                      char *err, size_t errlen)
+{
+    const tsr__zarr_meta_t *m = &st->m;
+    size_t off = (size_t)snprintf(path, size, "%s/", st->dir);
+    for (int i = 0; i < m->ndim && off < size; i++) {
+        if (i)
+            path[off++] = m->sep;
+        if (off < size)
+            off += (size_t)snprintf(path + off, size - off, "%lld", (long long)coords[i]);
+    }
+    if (off >= size)
+        return tsr__seterr(err, errlen, TSR_EINVAL, "%s: chunk path too long", st->dir);
+    return 0;
+}
+
+/* Uncompressed chunks of whole rows: read the `run` frames' pixels [a, b)
+ * of the chunk frame at nav_off straight from the chunk file into the tile
+ * at dst (frame stride siglen), converting through the scratch if needed;
+ * the same bytes as the strided reader would read. */
+static int read_raw_direct(const tsr_dataset_t *ds, tsr__io_t *io, const int64_t *coords,
+                           int64_t nav_off, int64_t run, int64_t a, int64_t b, int64_t siglen,
+                           tsr_dtype_t dt, unsigned char *dst, char *err, size_t errlen)
+{
+    const zarr_state_t *st = ds->state;
+    const tsr__zarr_meta_t *m = &st->m;
+    const size_t es = tsr_dtype_size(m->dtype), des = tsr_dtype_size(dt);
+    const bool swap = m->big_endian && es > 1, same = dt == m->dtype && !swap;
+    const int64_t fe = st->cH * st->cW; /* elements of a chunk frame */
+    char path[4096], why[256];
+    int rc = chunk_path(st, coords, path, sizeof path, err, errlen);
+    if (rc)
+        return rc;
+    tsr__file_t f;
+    rc = tsr__file_open(&f, path, why, sizeof why);
+    if (rc == TSR_ENOTFOUND) { /* fill value */
+        for (int64_t j = 0; j < run; j++)
+            for (int64_t q = 0; q < b - a; q++)
+                tsr__convert(dst + (size_t)(j * siglen + q) * des, dt, m->fill, m->dtype, swap, 1);
+        return 0;
+    }
+    if (rc)
+        return tsr__seterr(err, errlen, rc, "Zarr chunk %s: %s", path, why);
+    if (f.size != (int64_t)m->chunk_bytes) {
+        tsr__file_close(&f);
+        return tsr__seterr(err, errlen, TSR_ECORRUPT,
+                           "Zarr chunk %s: %lld bytes, expected %zu (an uncompressed chunk of %s)",
+                           path, (long long)f.size, m->chunk_bytes, m->dtype_str);
+    }
+    /* one read when the frames are contiguous in both, else one per frame */
+    bool whole = b - a == siglen && siglen == fe;
+    int64_t reads = whole ? 1 : run, len = whole ? run * siglen : b - a;
+    size_t bytes = (size_t)len * es;
+    if (!same && (rc = tsr__io_reserve(io, bytes))) {
+        tsr__file_close(&f);
+        return tsr__seterr(err, errlen, rc, "out of memory");
+    }
+    for (int64_t j = 0; j < reads && rc == 0; j++) {
+        int64_t off = ((nav_off + j) * fe + a) * (int64_t)es;
+        unsigned char *o = dst + (size_t)(j * siglen) * des;
+        rc = tsr__file_pread(&f, same ? o : io->scratch, bytes, off);
+        if (rc == 0 && !same)
+            tsr__convert(o, dt, io->scratch, m->dtype, swap, (size_t)len);
+    }
+    tsr__file_close(&f);
+    if (rc)
+        return tsr__seterr(err, errlen, rc, "Zarr chunk %s: cannot read the file", path);
+    return 0;
+}
+
 /* Load chunk `coords` into p: read its file and decode it. */
 static int load_chunk(const tsr_dataset_t *ds, tsr__io_t *io, const int64_t *coords,
                       unsigned char *p, char *err, size_t errlen)
@@ -629,18 +700,12 @@ static int load_chunk(const tsr_dataset_t *ds, tsr__io_t *io, const int64_t *coo
     const zarr_state_t *st = ds->state;
     const tsr__zarr_meta_t *m = &st->m;
     char path[4096];
-    size_t off = (size_t)snprintf(path, sizeof path, "%s/", st->dir);
-    for (int i = 0; i < m->ndim && off < sizeof path; i++) {
-        if (i)
-            path[off++] = m->sep;
-        if (off < sizeof path)
-            off += (size_t)snprintf(path + off, sizeof path - off, "%lld", (long long)coords[i]);
-    }
-    if (off >= sizeof path)
-        return tsr__seterr(err, errlen, TSR_EINVAL, "%s: chunk path too long", st->dir);
+    int rc = chunk_path(st, coords, path, sizeof path, err, errlen);
+    if (rc)
+        return rc;
     tsr__file_t f;
     char why[256];
-    int rc = tsr__file_open(&f, path, why, sizeof why);
+    rc = tsr__file_open(&f, path, why, sizeof why);
     if (rc == TSR_ENOTFOUND) {
         fill_chunk(m, p);
         return 0;
@@ -777,12 +842,39 @@ static int read_zarr(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64
                 if (st->s == 2)
                     coords[last - 1] = cr;
                 coords[last] = cc;
-                const unsigned char *p;
-                int rc = chunk_at(ds, io, &c, coords, &p, err, errlen);
-                if (rc)
-                    return rc;
                 int64_t ra = r0 > cr * cH ? r0 : cr * cH;
                 int64_t rb = r1 < (cr + 1) * cH - 1 ? r1 : (cr + 1) * cH - 1;
+                /* chunks of whole rows: the wanted pixels of a frame are one
+                 * range [a, b) in the chunk frame and in the tile */
+                int64_t a = ra * W + (ra == r0 ? sig0 % W : 0);
+                int64_t b = rb * W + (rb == r1 ? (sig0 + siglen - 1) % W + 1 : W);
+                unsigned char *dst = o + (size_t)(i * siglen + a - sig0) * des;
+                int rc;
+                if (cW == W && m->codec == TSR__ZARR_RAW) { /* no cache: read in place */
+                    rc = read_raw_direct(ds, io, coords, nav_off, run, a - cr * cH * W,
+                                         b - cr * cH * W, siglen, dt, dst, err, errlen);
+                    if (rc)
+                        return rc;
+                    continue;
+                }
+                const unsigned char *p;
+                if ((rc = chunk_at(ds, io, &c, coords, &p, err, errlen)))
+                    return rc;
+                if (cW == W) {
+                    /* with the whole chunk frame wanted, the run's frames
+                     * are one range too */
+                    const unsigned char *src =
+                        p + (size_t)(nav_off * frame_elems + a - cr * cH * W) * es;
+                    if (b - a == siglen && siglen == frame_elems) {
+                        tsr__convert(dst, dt, src, m->dtype, swap, (size_t)(run * siglen));
+                    } else {
+                        for (int64_t j = 0; j < run; j++)
+                            tsr__convert(dst + (size_t)(j * siglen) * des, dt,
+                                         src + (size_t)(j * frame_elems) * es, m->dtype, swap,
+                                         (size_t)(b - a));
+                    }
+                    continue;
+                }
                 for (int64_t j = 0; j < run; j++) {
                     const unsigned char *cf = p + (size_t)((nav_off + j) * frame_elems) * es;
                     unsigned char *of = o + (size_t)((i + j) * siglen) * des;
