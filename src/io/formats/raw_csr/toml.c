@@ -287,6 +287,9 @@ static int scalar(cur_t *c, tsr__toml_entry_t *e)
                         "unsupported value '%s' (strings, integers, floats, booleans and "
                         "arrays are supported)",
                         tok);
+        if (ch == '_' && !(i > 0 && tok[i - 1] >= '0' && tok[i - 1] <= '9' && tok[i + 1] >= '0' &&
+                           tok[i + 1] <= '9'))
+            return fail(c, "malformed number '%s'", tok);
         if (ch != '_')
             digits[k++] = ch;
     }
@@ -363,6 +366,8 @@ static int array(cur_t *c, tsr_ctx_t *ctx, tsr__toml_entry_t *e)
             c->p++;
             return 0;
         }
+        if (at_end(c))
+            return fail(c, "unterminated array");
         return fail(c, "expected ',' or ']' in an array");
     }
 }
