@@ -122,17 +122,24 @@ def test_chunk_shapes(run, run_udfs, tmp_path, shape, chunks):
         np.testing.assert_array_equal(got, frames(reference(p)))
 
 
-def test_missing_chunks_fill_value(run_udfs, tmp_path):
-    data = rng_data((4, 4, 6, 6), "<i2", seed=5)
+@pytest.mark.parametrize("comp,chunks", [("gzip", (2, 3, 4, 4)), ("none", (2, 3, 4, 4)),
+                                         ("none", (2, 3, 4, 6))])
+def test_missing_chunks_fill_value(run_udfs, tmp_path, comp, chunks):
+    data = rng_data((4, 4, 6, 6), ">i2" if comp == "gzip" else "<i2", seed=5)
     p = tmp_path / "m.zarr"
-    gen_zarr.write_zarr(p, data, chunks=(2, 3, 4, 4), comp="gzip", fill_value=-7)
-    removed = ["0.0.0.0", "1.1.1.1", "0.1.0.1", "1.0.1.0"]
+    gen_zarr.write_zarr(p, data, chunks=chunks, comp=comp, fill_value=-7)
+    removed = ["0.0.0.0", "1.1.1.0", "0.1.0.0", "1.0.1.0"]
     for key in removed:
         os.remove(p / key)
     ref = reference(p)
     assert (ref == -7).sum() > 0  # zarr fills the removed chunks
     got = read_all(run_udfs, p, 16)
     np.testing.assert_array_equal(got, frames(ref))
+    # converted reads (float tiles) of the fill value too
+    r = run_udfs("sum,stddev", p)
+    np.testing.assert_array_equal(r["sum.intensity"], ref.astype(np.float64).sum((0, 1)))
+    np.testing.assert_allclose(r["stddev.mean"], ref.astype(np.float64).mean((0, 1)),
+                               rtol=1e-12)
     # float NaN fill value
     f = rng_data((3, 3, 4, 4), "<f4", seed=6)
     q = tmp_path / "n.zarr"

@@ -39,7 +39,7 @@ typedef struct tsr__zarr_meta {
     char codec_desc[48]; /* e.g. "blosc (zstd, shuffle 1)", for metadata */
     char sep;            /* dimension separator: '.' or '/' */
     /* fill_value: one element in the stored byte order (zeros if null) */
-    unsigned char fill[8];
+    _Alignas(8) unsigned char fill[8];
     bool fill_null;
     size_t chunk_elems, chunk_bytes;
 } tsr__zarr_meta_t;
