@@ -331,3 +331,12 @@ def test_probe_does_not_claim_other_toml(fails, tmp_path):
     p.write_text('[tool]\nname = "x"\n')
     msg = fails("info", p)
     assert str(p) in msg
+
+
+@pytest.mark.parametrize("backend", ["pread", "mmap", "direct", "uring"])
+def test_io_backends(run_udfs, tmp_path, backend):
+    """The three arrays are read through the engine's I/O backends (tsr__io_fetch)."""
+    p, dense = make(tmp_path, "<i2", "<i8", "<i4")
+    for udfs in ("sum,sumsig", "sum,stddev"):
+        r = run_udfs(udfs, p, "--io-backend", backend, "--threads", "2")
+        check(r, expected(dense, NAV, SIG, udfs=tuple(udfs.split(","))))
