@@ -13,7 +13,8 @@ Datasets (in --scratch, default /tmp/tessera-bench-zc; reused when present):
            `counts.raw` holds the same values;
   csr      a raw_csr dataset of the given density (tests/gen/gen_raw_csr.py) and its dense
            twin as a .raw file.
-Cases: `sum` on each, through bench/tsr-bench (public API; the wall time of tsr_run_start to
+Every file is put in the page cache as reading it from disk leaves it (recache()) before
+the cases run.  Cases: `sum` on each, through bench/tsr-bench (public API; the wall time of tsr_run_start to
 tsr_run_wait, hot page cache, median of --repeat), for each thread count.  GB/s count the
 dense bytes of the frames (nav × sig × 2), so the ratio to raw is the speed ratio; for the
 sparse dataset the sparse path (sum alone) and the densified path (sum with stddev, which
@@ -99,6 +100,26 @@ def make_data(a, scratch):
     return out, nbytes
 
 
+def recache(path):
+    """Put a dataset's files in the page cache as reading them from disk leaves them: write
+    back, drop their cached pages, read them again.  Files just written sit in the cache in
+    small folios, which makes hot reads several times slower than those of files read from
+    disk (see bench/run.py, warm()); every dataset here is treated alike."""
+    p = pathlib.Path(path)
+    files = [p] if p.is_file() else [q for q in p.rglob("*") if q.is_file()]
+    if p.suffix == ".toml":
+        files += [p.with_suffix(s) for s in (".indptr", ".indices", ".data")]
+    for f in files:
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            while os.read(fd, 1 << 24):
+                pass
+        finally:
+            os.close(fd)
+
+
 def bench(a, path, args, udfs, threads):
     cmd = [a.build / "bench" / "tsr-bench", path, *args]
     for u in udfs:
@@ -122,6 +143,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     a.scratch.mkdir(parents=True, exist_ok=True)
     data, nbytes = make_data(a, a.scratch)
+    for path, _ in data.values():
+        recache(path)
     cases = [("raw", ["sum"], None), ("zarr-none", ["sum"], "raw"),
              ("counts-raw", ["sum"], None), ("zarr-blosc-lz4", ["sum"], "counts-raw"),
              ("zarr-zstd", ["sum"], "counts-raw"), ("zarr-lz4", ["sum"], "counts-raw"),
