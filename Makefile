@@ -5,7 +5,10 @@
 #               the executor and runtime unit tests under ThreadSanitizer)
 # Other targets: build, build-asan, demo, format, format-check, fuzz (libFuzzer, FUZZ_SECONDS per
 # target, default 60), clean.
-# make bench: build, then the benchmark against its baselines (bench/run.py; options in BENCH_ARGS).
+# make bench: build, then the benchmark against its baselines (bench/run.py; options in
+# BENCH_ARGS) and Python against the CLI (bench/python_bench.py).
+# make python-venv: a venv (VENV, default $(BUILD)/venv, with the system's packages) with the
+# `tessera` Python package installed offline by pip from ./python (docs/python.md).
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
@@ -81,9 +84,17 @@ format-check:
 	  { echo "format-check: run 'make format' (clang-format, .clang-format)" >&2; exit 1; }
 	@echo "format-check: $(words $(C_SOURCES)) files formatted"
 
+.PHONY: python-venv
+VENV ?= $(BUILD)/venv
+python-venv: deps-test
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(VENV)/bin/pip install --no-index --no-build-isolation ./python
+	@echo "python-venv: $(VENV)/bin/python -c 'import tessera' (activate: . $(VENV)/bin/activate)"
+
 .PHONY: bench
 bench: build
 	/usr/bin/python3 bench/run.py --build $(BUILD) $(BENCH_ARGS)
+	/usr/bin/python3 bench/python_bench.py --build $(BUILD) --threads 2
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(DEMO)

@@ -4,7 +4,7 @@
     /usr/bin/python3 bench/run.py [--build DIR] [--scratch DIR] [--quick | --big]
         [--repeat N] [--threads 1,2] [--backends auto,pread,...] [--cases sum,stddev,...]
         [--json PATH] [--no-numpy] [--no-latency] [--no-rss] [--no-recache] [--full]
-        [--tile-sweep] [--latency-runs N]
+        [--tile-sweep] [--latency-runs N] [--no-formats] [--format-cases LABEL,...]
 
 What it does, in order (see docs/performance.md for the results and their analysis):
 
@@ -38,7 +38,14 @@ What it does, in order (see docs/performance.md for the results and their analys
    written (median of --latency-runs runs, hot cache), and the same for one frame.
 6. Memory: peak RSS (ru_maxrss, through bench/peak-rss) of `tessera run sum,sumsig,stddev` on
    a 1 GiB and a 4 GiB dataset of 256×256 frames, for each backend, with their ratio.
-7. Prints a table (median GB/s of input bytes, min–max, ratio to the ceiling at the same
+7. File formats (--no-formats skips them): for each case of FORMAT_CASES (MIB U16, MIB RAW
+   12-bit quad, MIB RAW 1-bit quad, and DM4, SER, MRC, BLO, EMPAD, SEQ, TVIPS through the shared
+   strided reader), a file written by the format's generator in tests/gen/
+   (512 MiB of decoded frames; --quick 128 MiB, --big 2 GiB; reused when present) and a raw
+   file of the same frames' bytes (the decoded shape and dtype, little-endian, `tsr-gen
+   random`); `sum` on both for each thread count (default backend).  GB/s count the decoded
+   (output) bytes, so the ratio to the raw case is the cost of locating and decoding.
+8. Prints a table (median GB/s of input bytes, min–max, ratio to the ceiling at the same
    thread count, ratio to numpy, speed-up from 1 to 2 threads), the latency and memory
    figures and a check of the issue's targets; writes everything to --json (default
    bench/results.json).
@@ -72,16 +79,60 @@ PAGE_CACHE_BYPASS = ("direct", "uring")  # backends that read the disk, not the 
 # there, so an I/O-bound, a mixed and a compute-bound case show it at a third of the time.
 BYPASS_CASES = ("sum", "stddev", "masks16")
 
+# Format cases: a file written by a generator of tests/gen/ ({out}: the path, {n}: frames), the
+# shape and dtype of its decoded frames, and the tessera options that open it.  The raw file of
+# the same decoded bytes is the baseline of each.
+FORMAT_CASES = [
+    {"label": "mib-u16", "ext": ".mib", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_mib.py", "{out}", "--shape", "{n},256,256", "--depth", "12",
+             "--max", "4095"], "args": []},
+    {"label": "mib-raw12-quad", "ext": ".mib", "sig": (512, 512), "dtype": "u2",
+     "gen": ["tests/gen/gen_mib.py", "{out}", "--shape", "{n},512,512", "--depth", "12",
+             "--raw", "--quad", "--max", "4095"], "args": []},
+    {"label": "mib-raw1-quad", "ext": ".mib", "sig": (512, 512), "dtype": "u1",
+     "gen": ["tests/gen/gen_mib.py", "{out}", "--shape", "{n},512,512", "--depth", "1",
+             "--raw", "--quad"], "args": []},
+    # uncompressed formats through the shared strided reader: the same speed as raw
+    {"label": "dm4", "ext": ".dm4", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_dm.py", "{out}", "--shape", "{n},256,256", "--dtype", "u2",
+             "--version", "4"], "args": []},
+    {"label": "ser", "ext": "_1.ser", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_ser.py", "{out}", "--shape", "{n},256,256", "--dtype", "u2"],
+     "args": []},
+    {"label": "mrc", "ext": ".mrc", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_mrc.py", "{out}", "--shape", "{n},256,256", "--mode", "6"],
+     "args": []},
+    {"label": "blo", "ext": ".blo", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_blo.py", "{out}", "--shape", "{h},{w},256,256", "--dtype", "u2"],
+     "args": []},
+    {"label": "empad", "ext": ".xml", "sig": (128, 128), "dtype": "f4",
+     "gen": ["tests/gen/gen_empad.py", "{out}", "--shape", "{h},{w}"], "args": []},
+    {"label": "seq", "ext": ".seq", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_seq.py", "{out}", "--shape", "{n},256,256", "--dtype", "u2"],
+     "args": []},
+    {"label": "tvips", "ext": "_000.tvips", "sig": (256, 256), "dtype": "u2",
+     "gen": ["tests/gen/gen_tvips.py", "{out}", "--shape", "{n},256,256", "--dtype", "u2"],
+     "args": []},
+]
+
 # Values for required parameters of UDFs this script does not know, by parameter name.
 PARAM_DEFAULTS = {
     "cx": "128", "cy": "128", "r": "40", "ri": "20", "ro": "60", "mask": MASK_DISK,
-    "nav": "0", "radius": "40", "radius_outer": "60",
+    "nav": "0", "radius": "40", "radius_outer": "60", "rad_in": "2", "rad_out": "30",
+    "threshold": "60000",
+}
+# Parameters given to these UDFs beyond the required ones: a typical setting rather than the
+# defaults where those are unusually expensive or unset ("{scratch}" is the scratch folder).
+UDF_PARAMS = {
+    "radial_fourier": ["cx=128", "cy=128", "ri=20", "ro=100", "n_bins=4", "max_order=8"],
+    "radial_profile": ["cx=128", "cy=128"],
+    "count": ["output={scratch}/count.toml"],
 }
 
 # The issue's targets (2 threads, hot cache): fraction of the ceiling, for the table's check.
 NUMPY_CASES = ("sum", "sumsig", "stddev", "mask1", "masks16", "sparse", "pick")
 TARGETS = {"sum": 0.85, "sumsig": 0.85, "mask1": 0.85, "stddev": 0.50, "masks16": 0.40,
-           "sparse": 0.85}
+           "sparse": 0.85, "com": 0.70, "radial_profile": 0.40, "fem": 0.40}
 
 
 def log(*a):
@@ -442,6 +493,88 @@ def tile_sweep(args, ds, value, backend):
     return rows
 
 
+def prepare_format_cases(args):
+    """Generate (or reuse) the file of each format case and its raw baseline; returns
+    [(case, format Dataset-like dict, raw Dataset)]."""
+    target = (128 << 20) if args.quick else (2 << 30) if args.big else (512 << 20)
+    out = []
+    for fc in FORMAT_CASES:
+        if args.format_cases and fc["label"] not in args.format_cases.split(","):
+            continue
+        es = {"u1": 1, "u2": 2, "u4": 4, "f4": 4}[fc["dtype"]]
+        frame = fc["sig"][0] * fc["sig"][1] * es
+        n = max(1, target // frame)
+        h = max(1, int(n ** 0.5))  # a 2-D scan h × w = n for formats that need one
+        while n % h:
+            h -= 1
+        path = os.path.join(args.scratch, "fmt_%s_%d%s" % (fc["label"], n, fc["ext"]))
+        stamp = path + ".ok"  # written after the generator succeeded
+        if not (os.path.exists(path) and os.path.exists(stamp)):
+            log("generating %s" % path)
+            cmd = [a.format(out=path, n=n, h=h, w=n // h) for a in fc["gen"]]
+            if cmd[0].endswith(".py"):
+                cmd = ["/usr/bin/python3", os.path.join(ROOT, cmd[0])] + cmd[1:]
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            with open(stamp, "w") as f:
+                f.write("ok\n")
+            generated.append(path)
+        raw = os.path.join(args.scratch, "fmtraw_%dx%dx%d_%s.raw" % ((n,) + fc["sig"] +
+                                                                    (fc["dtype"],)))
+        if not (os.path.exists(raw) and os.path.getsize(raw) == n * frame):
+            log("generating %s" % raw)
+            subprocess.run([args.gen, "random", raw + ".tmp", "--shape",
+                            "%d,%d,%d" % ((n,) + fc["sig"]), "--dtype", fc["dtype"]],
+                           check=True, stdout=subprocess.DEVNULL)
+            os.replace(raw + ".tmp", raw)
+            generated.append(raw)
+        raw_args = ["--format", "raw", "--set", "nav_shape=%d" % n, "--set",
+                    "sig_shape=%d,%d" % fc["sig"], "--set",
+                    "dtype=%s%s" % ("|" if es == 1 else "<", fc["dtype"])]
+        out.append((fc, path, raw, raw_args, n * frame))
+    return out
+
+
+def run_format_cases(args, fcases):
+    """`sum` on each format file and on its raw baseline, for each thread count."""
+    rows = []
+    case = ("sum", [("sum", [])], None)
+    for fc, path, raw, raw_args, nbytes in fcases:
+        for t in args.threads:
+            for kind, p, extra in (("format", path, fc["args"]), ("raw", raw, raw_args)):
+                warm(p)
+                cmd = [args.bench, p] + extra + udf_args(case)
+                cmd += ["--threads", str(t), "--repeat", str(args.repeat)]
+                d = run_json(cmd)
+                d.update(tool="tessera", case=fc["label"], file=kind, threads=t,
+                         decoded_bytes=nbytes)
+                rows.append(d)
+                log("%-16s %d thr %-6s %s GB/s" % (fc["label"], t, kind, fmt_gbps(d)))
+    return rows
+
+
+def format_table(rows, threads):
+    """Markdown table of the format cases: GB/s of decoded bytes and the ratio to raw."""
+    by = {(d["case"], d["file"], d["threads"]): d for d in rows}
+    out = ["| format case | threads | GB/s (median) | min–max | raw same bytes GB/s "
+           "| × raw | 1→2 threads | others' CPU |",
+           "|---|---:|---:|---|---:|---:|---:|---:|"]
+    for d in rows:
+        if d["file"] != "format":
+            continue
+        ok = d.get("status") == "ok"
+        raw = by.get((d["case"], "raw", d["threads"]))
+        rng = "%.2f–%.2f" % (d["gbps_min"], d["gbps_max"]) if ok else \
+            (d.get("error", "")[:40] or "n/a")
+        speedup = ""
+        one = by.get((d["case"], "format", min(threads)))
+        if ok and d["threads"] > min(threads) and one and one.get("status") == "ok":
+            speedup = "%.2f×" % (d["gbps_median"] / one["gbps_median"])
+        out.append("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
+            d["case"], d["threads"], fmt_gbps(d), rng, fmt_gbps(raw), fmt_ratio(d, raw),
+            speedup, fmt_others(d)))
+    return "\n".join(out)
+
+
 # ---- the report ------------------------------------------------------------------------
 
 def fmt_gbps(d):
@@ -601,6 +734,9 @@ def parse_args():
     ap.add_argument("--full", action="store_true",
                     help="run every case with the page-cache-bypassing backends too "
                          "(default: %s)" % ", ".join(BYPASS_CASES))
+    ap.add_argument("--no-formats", action="store_true",
+                    help="skip the file-format cases (MIB, DM4, SER, MRC, BLO, EMPAD, SEQ, TVIPS)")
+    ap.add_argument("--format-cases", help="only these format case labels, comma separated")
     ap.add_argument("--tile-sweep", action="store_true",
                     help="also time sum, stddev and 16 masks for tile budgets 64 KiB..16 MiB")
     args = ap.parse_args()
@@ -662,9 +798,10 @@ def build_cases(args, main_ds, masks16):
     for u in list_udfs(args.tessera):
         if u["name"] in known:
             continue
-        params, missing = [], []
+        params = [v.format(scratch=args.scratch) for v in UDF_PARAMS.get(u["name"], [])]
+        given, missing = {v.split("=", 1)[0] for v in params}, []
         for p in u.get("params", []):
-            if p.get("required") and p.get("default") is None:
+            if p.get("required") and p.get("default") is None and p["name"] not in given:
                 if p["name"] in PARAM_DEFAULTS:
                     params.append("%s=%s" % (p["name"], PARAM_DEFAULTS[p["name"]]))
                 else:
@@ -793,6 +930,12 @@ def report(args, r):
     print(table(r["tessera"], r["ceilings"], r["numpy"], args.threads))
     print()
     print(baseline_table(r["ceiling"], r["numpy"]))
+    if r.get("formats"):
+        print()
+        print(format_table(r["formats"], args.threads))
+        print()
+        print("format cases: `sum` through tsr-bench; GB/s of decoded frame bytes; × raw: over "
+              "`sum` on a raw file of the same decoded bytes at the same thread count.")
     print()
     print("× ceiling: median GB/s over the better of the two ceiling medians at the same "
           "thread count; (best): the fastest run over the ceiling's fastest, less sensitive to "
@@ -872,6 +1015,9 @@ def main():
     t_start = time.monotonic()
     args = parse_args()
     ds, masks16 = prepare_datasets(args)
+    fcases = [] if args.no_formats else prepare_format_cases(args)
+    if generated:
+        os.sync()
     main_ds, npy_ds = ds["main"], ds["npy"]
     cases, skipped = build_cases(args, main_ds, masks16)
     for s in skipped:
@@ -885,7 +1031,8 @@ def main():
     RECACHE = not args.no_recache
     os.sync()  # cached pages must be clean to be dropped
     t0 = time.monotonic()
-    for path in sorted({d.path for d in ds.values()}):
+    for path in sorted({d.path for d in ds.values()} | {c[1] for c in fcases} |
+                       {c[2] for c in fcases}):
         warm(path, max_age=0)
     log("page cache: %s in %.0f s" % ("read" if args.no_recache else "dropped and re-read",
                                       time.monotonic() - t0))
@@ -899,6 +1046,7 @@ def main():
             numpy_rows += numpy_cases(args, npy_ds, ["sum"], masks16)
         numpy_rows += numpy_cases(args, main_ds, labels, masks16, reuse=True)
     rows = run_tessera(args, cases, main_ds, npy_ds)
+    fmt_rows = run_format_cases(args, fcases) if fcases else []
     ceil_rows += run_ceilings(args, main_ds, "end", extras=True)
     lat = {} if args.no_latency else run_latency(args, ds["latency"])
     rss = [] if args.no_rss else run_rss(args, ds["rss_small"], ds["rss_large"])
@@ -912,7 +1060,7 @@ def main():
                    "scratch": args.scratch, "build": args.build},
         "loadavg": [la0, loadavg()], "ceiling": ceil_rows,
         "ceilings": reference_ceilings(ceil_rows), "numpy": numpy_rows, "tessera": rows,
-        "latency": lat, "rss": rss, "tile_sweep": sweep,
+        "latency": lat, "rss": rss, "tile_sweep": sweep, "formats": fmt_rows,
         "checksum_mismatches": checksum_mismatches(rows, ceil_rows, numpy_rows),
         "skipped": skipped,
     }

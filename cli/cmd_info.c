@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -147,11 +148,18 @@ static void print_meta_human(const char *text)
     const char *parts[2] = {"nav", "sig"};
     for (int k = 0; k < 2 && json_is_object(cal); k++) {
         json_t *axes = json_object_get(cal, parts[k]);
-        if (!json_is_array(axes) || json_array_size(axes) == 0)
-            continue;
-        printf("%s_calib    ", parts[k]);
         size_t i;
         json_t *ax;
+        bool useful = false; /* not only unit-less axes of scale 1 */
+        json_array_foreach (axes, i, ax) {
+            const char *u = json_string_value(json_object_get(ax, "units"));
+            useful = useful || (u && *u) ||
+                     json_number_value(json_object_get(ax, "scale")) != 1.0 ||
+                     json_number_value(json_object_get(ax, "offset")) != 0.0;
+        }
+        if (!useful)
+            continue;
+        printf("%s_calib  ", parts[k]);
         json_array_foreach (axes, i, ax)
             print_axis(ax);
         putchar('\n');

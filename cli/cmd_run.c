@@ -47,6 +47,10 @@ static const char RUN_USAGE[] =
     "  --no-dataset-corrections  do not apply the corrections that came with the dataset\n"
     "                         (e.g. a SEQ file's dark/gain/bad pixels); --dark, --gain\n"
     "                         or --exclude replace them anyway\n"
+    "  --guess                guess parameters from the data first (UDFs that have a guess,\n"
+    "                         e.g. com: cy, cx, scan_rotation, flip_y), print them as\n"
+    "                         'guess UDF KEY=VALUE' and run with them; other --param values\n"
+    "                         are hints\n"
     "execution:\n"
     "  --threads N            worker threads (0 = one per core, the default)\n"
     "  --executor KIND        inline or threads (default)\n"
@@ -83,6 +87,7 @@ enum {
     OPT_GAIN,
     OPT_EXCLUDE,
     OPT_NO_DS_CORR,
+    OPT_GUESS,
     OPT_QUIET,
     OPT_OUTPUT,
     OPT_HELP
@@ -105,6 +110,7 @@ static const cli_opt_t RUN_OPTS[] = {
     {"--gain", NULL, true, OPT_GAIN},
     {"--exclude", NULL, true, OPT_EXCLUDE},
     {"--no-dataset-corrections", NULL, false, OPT_NO_DS_CORR},
+    {"--guess", NULL, false, OPT_GUESS},
     {"--quiet", "-q", false, OPT_QUIET},
     {"--output", "-o", true, OPT_OUTPUT},
     {"--help", "-h", false, OPT_HELP},
@@ -134,7 +140,7 @@ typedef struct run_args {
     const char *roi;
     int64_t ctx_opts[N_CTXO];
     const char *buffer, *colormap;
-    bool log, quiet, help, no_ds_corr;
+    bool log, quiet, help, no_ds_corr, guess;
     const char *dark, *gain, *exclude;
     const char *out;
 } run_args_t;
@@ -231,6 +237,7 @@ static int take_arg(run_args_t *ra, int id, const char *v)
     case OPT_GAIN: ra->gain = v; return CLI_OK;
     case OPT_EXCLUDE: ra->exclude = v; return CLI_OK;
     case OPT_NO_DS_CORR: ra->no_ds_corr = true; return CLI_OK;
+    case OPT_GUESS: ra->guess = true; return CLI_OK;
     case OPT_QUIET: ra->quiet = true; return CLI_OK;
     case OPT_OUTPUT: ra->out = v; return CLI_OK;
     case OPT_HELP: ra->help = true; return CLI_OK;
@@ -488,6 +495,51 @@ static int load_corrections(run_state_t *s, const run_args_t *ra)
 }
 
 /* =========================================================================
+ * Parameter guesses
+ * ========================================================================= */
+
+/* --guess: every UDF of the run that has a guess gets its guessed
+ * parameters appended (so they win) and is made again; the guesses are
+ * printed as "guess UDF KEY=VALUE" lines. */
+static int apply_guesses(run_state_t *s, bool quiet)
+{
+    tsr_run_opts_t opts = {
+        .roi = s->roi,
+        .corrections = {.dark = s->dark, .gain = s->gain, .excluded = s->excluded},
+    };
+    for (size_t i = 0; i < s->n_udfs; i++) {
+        if (!tsr_udf_has_guess(s->names[i]))
+            continue;
+        tsr_params_t *g = NULL;
+        if (tsr_params_new(s->ctx, &g) != 0)
+            return cli_error(CLI_FAIL, "out of memory");
+        int rc = tsr_udf_guess(s->ctx, s->ds, s->names[i], s->udf_params[i], &opts, g);
+        if (rc != 0) {
+            tsr_params_free(g);
+            return cli_lib_error(CLI_FAIL, s->ctx, rc, NULL);
+        }
+        for (size_t k = 0; k < tsr_params_count(g); k++) {
+            const char *key, *value;
+            tsr_params_at(g, k, &key, &value);
+            if (tsr_params_add(s->udf_params[i], key, value) != 0) {
+                tsr_params_free(g);
+                return cli_error(CLI_FAIL, "out of memory");
+            }
+            if (!quiet)
+                printf("guess %s %s=%s\n", s->names[i], key, value);
+        }
+        tsr_params_free(g);
+        tsr_udf_free(s->udfs[i]);
+        s->udfs[i] = NULL;
+        rc = tsr_udf_new(s->ctx, s->names[i], s->udf_params[i], &s->udfs[i]);
+        if (rc != 0)
+            return cli_lib_error(CLI_FAIL, s->ctx, rc, NULL);
+    }
+    fflush(stdout);
+    return CLI_OK;
+}
+
+/* =========================================================================
  * Running
  * ========================================================================= */
 
@@ -561,6 +613,17 @@ static int prepare(run_state_t *s, const run_args_t *ra)
         rc = route_params(s, ra);
     if (rc == CLI_OK)
         rc = make_udfs(s);
+    if (rc == CLI_OK && ra->guess) {
+        bool any = false;
+        for (size_t i = 0; i < s->n_udfs; i++)
+            any = any || tsr_udf_has_guess(s->names[i]);
+        if (!any) {
+            char names[256];
+            run_udf_names(s, names, sizeof names);
+            rc = cli_error(CLI_USAGE, "--guess: no UDF of this run (%s) has a parameter guess",
+                           names);
+        }
+    }
     if (rc == CLI_OK && ra->roi)
         rc = cli_roi_parse(ra->roi, &s->roi_spec);
     if (rc == CLI_OK)
@@ -584,6 +647,8 @@ static int execute(run_state_t *s, const run_args_t *ra)
     }
     if (rc == CLI_OK)
         rc = load_corrections(s, ra);
+    if (rc == CLI_OK && ra->guess)
+        rc = apply_guesses(s, ra->quiet);
     if (rc == CLI_OK)
         rc = start_and_wait(s, ra->quiet, ra->no_ds_corr);
     if (rc == CLI_OK)

@@ -640,6 +640,54 @@ TSR_API const uint8_t *tsr_results_damage(const tsr_results_t *res, int64_t *n_d
 TSR_API void tsr_results_free(tsr_results_t *res);
 
 /* =========================================================================
+ * Parameter guesses
+ *
+ * Some analyses can estimate their own parameters from the data (e.g. the
+ * centre of the diffraction pattern).  A guess runs one or more ordinary
+ * runs over the dataset (blocking, on the context's executor) with the
+ * caller's ROI and corrections.
+ * ========================================================================= */
+
+/* True if the built-in UDF name has a parameter guess.  Thread-safe. */
+TSR_API bool tsr_udf_has_guess(const char *name);
+
+/* Guess parameters of the built-in UDF name from the data and append them
+ * to out as key/value pairs (which tsr_udf_new accepts; appended last, so
+ * they win over earlier values of the same keys).  params: the UDF's other
+ * parameters (may be NULL), read as hints (see the UDF's guess below).
+ * opts may be NULL.  Errors: TSR_EUNSUPPORTED if the UDF has no guess or
+ * the data do not allow one, TSR_EINVAL for bad hints, and any error of
+ * the runs (message on the context).  out is not changed on failure except
+ * for values already appended. */
+TSR_API int tsr_udf_guess(tsr_ctx_t *ctx, tsr_dataset_t *ds, const char *name,
+                          const tsr_params_t *params, const tsr_run_opts_t *opts,
+                          tsr_params_t *out);
+
+/* The guess of the `com` UDF (centre of mass), as numbers. */
+typedef struct tsr_com_guess {
+    double cy, cx;        /* centre of the mean frame, detector pixels */
+    double scan_rotation; /* degrees, in (-180, 180] */
+    bool flip_y;
+    double rms_curl; /* root mean square curl of the field at that rotation */
+} tsr_com_guess_t;
+
+/* Guess cy, cx, scan_rotation and flip_y of the `com` UDF (tsr_udf_guess
+ * for "com" appends these four).  Two runs: `sum` gives the mean frame,
+ * whose centre of mass is (cy, cx) — with a finite r in params, the centre
+ * of mass within the disk (annulus with ri) around the previous estimate,
+ * iterated from params' cy, cx (default: the whole-frame centre of mass);
+ * then `com` around that centre gives the raw shifts, and the rotation and
+ * flip are those that minimise the mean square curl of the field (closed
+ * form), choosing between the two angles 180° apart the one whose
+ * divergence has the heavier negative tail (atomic columns attract the
+ * beam; LiberTEM's guess_corrections).  With regression=1 in params a
+ * least-squares plane is removed from the shifts first.  Needs 2-D nav and
+ * sig shapes (TSR_EUNSUPPORTED) and a curl defined somewhere (at least
+ * 2 × 2 valid scan positions; TSR_EINVAL). */
+TSR_API int tsr_com_guess(tsr_ctx_t *ctx, tsr_dataset_t *ds, const tsr_params_t *params,
+                          const tsr_run_opts_t *opts, tsr_com_guess_t *out);
+
+/* =========================================================================
  * Export
  * ========================================================================= */
 

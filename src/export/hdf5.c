@@ -9,195 +9,41 @@
  * so that h5py reads them back as complex64 and bool.  A NAV buffer with a
  * valid mask also gets /<udf>/<buffer>_valid, uint8 of the nav shape.
  *
- * HDF5 prints its error stack to stderr by default; that is switched off
- * around our calls (H5Eset_auto2, per thread in the thread-safe build) and
- * restored afterwards, and the innermost message of the stack goes into
- * the context's message instead, after the path.
- *
- * libhdf5 is not linked: it is opened on the first HDF5 export (once per
- * process, whichever thread gets there first) and called through the table
- * h5 of the functions this file uses, because loading it — with libcurl,
- * libssl, libsz and the rest it depends on — would cost every process
- * start about 30 ms.  <hdf5.h> still gives the types and constants.  Its
- * H5T_NATIVE_* macros read globals of the library after calling H5open(),
- * so this file reads those globals through the table instead (h5_native;
- * tsr__dl_var finds them where the library itself keeps them).  Its
- * file-access flags call H5check() and H5open(); here they are plain
- * constants: H5open() is called through the table, and instead of
- * H5check(), which aborts on a mismatch, the version is compared once at
- * loading.  Where libhdf5 cannot be loaded, or is not of the release series
- * (major.minor) of the headers, writing HDF5 fails with TSR_EUNSUPPORTED
- * and the reason.
+ * libhdf5 is opened on the first HDF5 export or read and called through
+ * the shared table of src/io/h5lib.h, under its lock; HDF5's printing of
+ * its error stack is off meanwhile, and the innermost message of the stack
+ * goes into the context's message instead, after the path.  Where libhdf5
+ * cannot be loaded, writing HDF5 fails with TSR_EUNSUPPORTED and the
+ * reason.
  */
 #include "export/export.h"
-#include "platform/os.h"
-
-#include <hdf5.h>
+#include "io/h5lib.h"
 
 #include <errno.h>
 #include <string.h>
 
-/* H5F_ACC_TRUNC and its kind expand to (H5check(), H5open(), flag): keep
- * only the flag (see above). */
-#undef H5CHECK
-#define H5CHECK
-#undef H5OPEN
-#define H5OPEN
-
-/* ---- libhdf5, loaded on first use ------------------------------------ */
-
-/* The build passes the SONAME and the file of the libhdf5 it found; then
- * the usual names of HDF5 1.10 (SONAME 103), serial build first. */
-#ifndef TSR_HDF5_SONAME
-#define TSR_HDF5_SONAME ""
-#endif
-#ifndef TSR_HDF5_PATH
-#define TSR_HDF5_PATH ""
-#endif
-
-/* Every libhdf5 function this file calls; the table's fields have their
- * names and, through __typeof__, exactly the header's types. */
-#define H5_FUNCS(X)     \
-    X(H5open)           \
-    X(H5get_libversion) \
-    X(H5Eget_auto2)     \
-    X(H5Eset_auto2)     \
-    X(H5Ewalk2)         \
-    X(H5Eclear2)        \
-    X(H5Fcreate)        \
-    X(H5Fclose)         \
-    X(H5Lexists)        \
-    X(H5Gopen2)         \
-    X(H5Gcreate2)       \
-    X(H5Gclose)         \
-    X(H5Screate)        \
-    X(H5Screate_simple) \
-    X(H5Sclose)         \
-    X(H5Tcreate)        \
-    X(H5Tinsert)        \
-    X(H5Tenum_create)   \
-    X(H5Tenum_insert)   \
-    X(H5Tclose)         \
-    X(H5Dcreate2)       \
-    X(H5Dwrite)         \
-    X(H5Dclose)
-
-/* The predefined native types used, as the globals behind H5T_NATIVE_*. */
-#define H5_NATIVES(X)    \
-    X(H5T_NATIVE_UINT8)  \
-    X(H5T_NATIVE_UINT16) \
-    X(H5T_NATIVE_UINT32) \
-    X(H5T_NATIVE_UINT64) \
-    X(H5T_NATIVE_INT8)   \
-    X(H5T_NATIVE_INT16)  \
-    X(H5T_NATIVE_INT32)  \
-    X(H5T_NATIVE_INT64)  \
-    X(H5T_NATIVE_FLOAT)  \
-    X(H5T_NATIVE_DOUBLE)
-
-typedef struct h5_api {
-#define H5_FIELD(fn) __typeof__(&fn) fn;
-    H5_FUNCS(H5_FIELD)
-#undef H5_FIELD
-#define H5_GLOBAL(t) const hid_t *t##_g;
-    H5_NATIVES(H5_GLOBAL)
-#undef H5_GLOBAL
-} h5_api_t;
-
-/* Written once by h5_load (under h5_once), read-only afterwards: either
- * h5_ok is set and h5 is complete, or h5_err says why not. */
-static h5_api_t h5;
-static bool h5_ok;
-static char h5_err[400];
-static tsr__once_t h5_once = TSR__ONCE_INIT;
-
-static void h5_load(void)
-{
-    static const char *const names[] = {TSR_HDF5_SONAME,
-                                        TSR_HDF5_PATH,
-                                        "libhdf5_serial.so.103",
-                                        "libhdf5.so.103",
-                                        "libhdf5_serial.so",
-                                        "libhdf5.so",
-                                        NULL};
-    h5_api_t api = {0};
-    unsigned major = 0, minor = 0, release = 0;
-    const char *name = NULL;
-    char why[300];
-    void *lib, *sym;
-
-    lib = tsr__dl_open(names, why, sizeof why);
-    if (lib == NULL) {
-        snprintf(h5_err, sizeof h5_err, "libhdf5 could not be loaded: %s", why);
-        return;
-    }
-#define H5_RESOLVE(fn)                                \
-    if ((sym = tsr__dl_sym(lib, name = #fn)) == NULL) \
-        goto missing;                                 \
-    api.fn = (__typeof__(api.fn))sym;
-    H5_FUNCS(H5_RESOLVE)
-#undef H5_RESOLVE
-#define H5_RESOLVE(t)                                     \
-    if ((sym = tsr__dl_var(lib, name = #t "_g")) == NULL) \
-        goto missing;                                     \
-    api.t##_g = sym;
-    H5_NATIVES(H5_RESOLVE)
-#undef H5_RESOLVE
-
-    /* What H5check() would do, without its abort(): the same series as the
-     * headers (releases of a series share the ABI). */
-    if (api.H5open() < 0 || api.H5get_libversion(&major, &minor, &release) < 0) {
-        snprintf(h5_err, sizeof h5_err, "libhdf5 failed to initialise");
-        return;
-    }
-    if (major != H5_VERS_MAJOR || minor != H5_VERS_MINOR) {
-        snprintf(h5_err, sizeof h5_err,
-                 "the libhdf5 found (%u.%u.%u) is not the %d.%d series Tessera was built for",
-                 major, minor, release, H5_VERS_MAJOR, H5_VERS_MINOR);
-        return;
-    }
-    h5 = api;
-    h5_ok = true;
-    return;
-
-missing:
-    snprintf(h5_err, sizeof h5_err, "the libhdf5 loaded has no symbol %s", name);
-}
+#define h5 tsr__h5
+#define h5_native tsr__h5_native
 
 /* Load libhdf5 if not yet done (thread-safe); TSR_EUNSUPPORTED if it
  * cannot be. */
 static int h5_ready(tsr_ctx_t *ctx, const char *path)
 {
-    tsr__once(&h5_once, h5_load);
-    if (!h5_ok)
-        return tsr__ctx_seterr(ctx, TSR_EUNSUPPORTED, "cannot write HDF5 file '%s': %s", path,
-                               h5_err);
+    char why[400];
+
+    if (tsr__h5_load(why, sizeof why) != 0)
+        return tsr__ctx_seterr(ctx, TSR_EUNSUPPORTED, "cannot write HDF5 file '%s': %s", path, why);
     return 0;
 }
-
-/* The id of a predefined native type, as H5T_NATIVE_<t> gives it (after
- * H5open(), which tsr__h5_write_arrays calls first). */
-#define h5_native(t) (*h5.t##_g)
 
 /* ---- writing --------------------------------------------------------- */
-
-/* H5Ewalk2 callback: keep the description of the innermost error. */
-static herr_t walk_first(unsigned n, const H5E_error2_t *e, void *data)
-{
-    char *buf = data;
-
-    if (n == 0 && e->desc != NULL)
-        snprintf(buf, 200, "%s", e->desc);
-    return 0;
-}
 
 /* Record "cannot write HDF5 file '<path>': <what>: <innermost message>". */
 static int h5_fail(tsr_ctx_t *ctx, const char *path, const char *what)
 {
     char detail[200] = "";
 
-    h5.H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_first, detail);
-    h5.H5Eclear2(H5E_DEFAULT);
+    tsr__h5_error(detail, sizeof detail);
     return tsr__ctx_seterr(ctx, TSR_EIO, "cannot write HDF5 file '%s': %s%s%s", path, what,
                            detail[0] ? ": " : "", detail);
 }
@@ -349,9 +195,8 @@ fail:
 
 int tsr__h5_write_arrays(tsr_ctx_t *ctx, const tsr_array_t *arrs, size_t n, const char *path)
 {
-    H5E_auto2_t old_func = NULL;
-    void *old_data = NULL;
-    bool quiet = false;
+    tsr__h5_scope_t scope;
+    bool entered = false;
     hid_t file = H5I_INVALID_HID;
     char *tmp = NULL;
     int rc = 0;
@@ -362,12 +207,8 @@ int tsr__h5_write_arrays(tsr_ctx_t *ctx, const tsr_array_t *arrs, size_t n, cons
     TSR_TRY(h5_ready(ctx, path));
     TSR_TRY(tsr__export_tmp_path(ctx, path, &tmp));
 
-    /* As the H5T_NATIVE_* macros would before reading their globals. */
-    TSR_CHECK(ctx, h5.H5open() >= 0, TSR_EIO,
-              "cannot write HDF5 file '%s': libhdf5 failed to start", path);
-    if (h5.H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data) >= 0 &&
-        h5.H5Eset_auto2(H5E_DEFAULT, NULL, NULL) >= 0)
-        quiet = true;
+    tsr__h5_enter(&scope);
+    entered = true;
 
     errno = 0;
     file = h5.H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -386,7 +227,7 @@ fail:
     /* Closing flushes the file; a failure there means it is incomplete. */
     if (file >= 0 && h5.H5Fclose(file) < 0 && rc == 0)
         rc = h5_fail(ctx, path, "closing the file");
-    if (quiet)
-        h5.H5Eset_auto2(H5E_DEFAULT, old_func, old_data);
+    if (entered)
+        tsr__h5_leave(&scope);
     return tsr__export_finish(ctx, tmp, path, rc);
 }

@@ -80,13 +80,14 @@ void tsr__io_note_mapped(tsr__io_t *io, const void *p, size_t n)
 void tsr__io_destroy(tsr__io_t *io)
 {
     tsr__io_release(io);
+    if (io->fmt_scratch && io->fmt_scratch_free)
+        io->fmt_scratch_free(io);
     if (io->aio) {
         tsr__aio_destroy(io->aio);
         tsr__free_aligned(io->ctx, io->aio);
     }
     tsr__free_aligned(io->ctx, io->scratch);
     tsr__free_aligned(io->ctx, io->bounce);
-    tsr__free_aligned(io->ctx, io->fmt_scratch);
     memset(io, 0, sizeof *io);
 }
 

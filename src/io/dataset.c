@@ -408,6 +408,8 @@ static int read_images(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int
                        int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out, const void **direct,
                        char *err, size_t errlen)
 {
+    if (ds->read)
+        return ds->read(ds, io, img0, n, sig0, siglen, dt, out, err, errlen);
     if (ds->fmt->read)
         return ds->fmt->read(ds, io, img0, n, sig0, siglen, dt, out, err, errlen);
     size_t fb = (size_t)siglen * tsr_dtype_size(dt);
@@ -437,7 +439,7 @@ static int read_images(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int
 void tsr__dataset_read_ahead(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, int64_t n,
                              int64_t sig0, int64_t siglen)
 {
-    if (io->backend != TSR_IO_URING || ds->fmt->read)
+    if (io->backend != TSR_IO_URING || ds->read || ds->fmt->read)
         return;
     int64_t img0 = frame0 + ds->sync_offset;
     if (img0 < 0 || img0 + n > ds->image_count)

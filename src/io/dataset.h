@@ -44,6 +44,12 @@ typedef struct tsr__io {
     void *bounce; /* aligned buffer for O_DIRECT and read-ahead */
     size_t bounce_cap;
     void *aio; /* io_uring state, or NULL */
+    /* a format's own per-worker state (decompression scratch, decoded
+     * chunks), made by its read callback on first use; fmt_scratch_size
+     * is what it holds, and tsr__io_destroy calls fmt_scratch_free */
+    void *fmt_scratch;
+    size_t fmt_scratch_size;
+    void (*fmt_scratch_free)(struct tsr__io *io);
     /* mmap: the range of the mapping read since the last drop; dropped
      * from the process as reading moves on, so that its RSS stays bounded
      * whatever the file size (tsr__io_note_mapped) */
@@ -57,11 +63,6 @@ typedef struct tsr__io {
         size_t skip; /* bytes of alignment before off in buf */
         void *buf;   /* where the read lands (inside bounce) */
     } ahead;
-    /* A reader's own per-worker scratch (e.g. a cache of decompressed
-     * chunks), allocated by its read callback with tsr__malloc_aligned on
-     * first use and freed by tsr__io_destroy; NULL until then. */
-    void *fmt_scratch;
-    size_t fmt_scratch_size;
 } tsr__io_t;
 
 /* Sparse frames as compressed sparse rows (the engine's side of
@@ -102,7 +103,9 @@ typedef struct tsr__reader_def {
      * optionally meta_json, base_depth/base_rows and state. */
     int (*open)(tsr__open_args_t *a);
     /* Optional: read images [img0, img0+n) (all inside the file), pixels
-     * [sig0, sig0+siglen) of each, converted to dt into out. */
+     * [sig0, sig0+siglen) of each, converted to dt into out.  Serves the
+     * datasets for which open added no segments (a format may describe
+     * some datasets as segments and read others itself). */
     int (*read)(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,
                 int64_t siglen, tsr_dtype_t dt, void *out, char *err, size_t errlen);
     void (*close)(tsr_dataset_t *ds);
@@ -141,6 +144,11 @@ struct tsr_dataset {
     /* sparse formats (fmt->read_sparse): the number of stored values of all
      * images, to size sparse tiles (0 = unknown) */
     int64_t nnz;
+    /* optional: read images with this instead of fmt->read or the segments;
+     * set by a reader's open when its files differ in layout (dm: frames
+     * stored contiguously, or gathered) */
+    int (*read)(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,
+                int64_t siglen, tsr_dtype_t dt, void *out, char *err, size_t errlen);
     void *state; /* reader's own */
     /* Corrections found beside the data (tsr_dataset_corrections): arrays
      * allocated with tsr__malloc by the reader, freed at close. */

@@ -98,13 +98,15 @@ int64_t tsr__aio_wait(void *aio);
 int tsr__mkdir_p(const char *path);
 /* Rename from to to, replacing to atomically where the system allows. */
 int tsr__rename_replace(const char *from, const char *to);
+/* Call fn(arg, name) for each entry of directory dir except "." and "..",
+ * in no particular order, until fn returns nonzero; that value is returned.
+ * Returns 0 after the last entry, or -1 with errno if dir cannot be read.
+ * (For readers whose data span files named by a pattern.) */
+int tsr__dir_each(const char *dir, int (*fn)(void *arg, const char *name), void *arg);
+/* Whether path names an existing regular file (following links). */
+bool tsr__path_is_file(const char *path);
 /* Whether path names a directory (following symbolic links). */
 bool tsr__is_dir(const char *path);
-/* Call fn(ud, name, is_dir) for each entry of the directory path but "."
- * and "..", in the system's order; stop at the first nonzero return of fn
- * and return it.  0 when done, or -1 with errno if the directory cannot be
- * read. */
-int tsr__dir_each(const char *path, int (*fn)(void *ud, const char *name, bool is_dir), void *ud);
 
 /* ==== run-time library loading (posix/dl.c) ============================ */
 /* Used to open optional dependencies (libhdf5, libtiff) on first use

@@ -575,3 +575,19 @@ def test_run_truncated_correction_file(npy4d, tmp_path):
         tessera("run", "sum", path, "--gain", tmp_path / "gain.npy", "-o", tmp_path / "x.npy"),
         1)
     assert "gain.npy" in line
+
+
+def test_info_shows_calibrations_of_the_file():
+    """`tessera info` prints the signal calibration a DM4 file holds, as
+    HyperSpy reads it (scale and units of each signal axis)."""
+    import hyperspy.api as hs
+    path = os.path.join(os.environ["TSR_TESTDATA"], "dm4",
+                        "dmTest_float32_nonSquare_diffPixelSize.dm4")
+    s = hs.load(path)
+    p = tessera("info", path)
+    assert_ok(p)
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("sig_calib")]
+    assert len(line) == 1, p.stdout
+    axes = s.axes_manager.signal_axes[::-1]  # numpy order: y, x
+    want = "  ".join(f"{ax.name}: {ax.scale:g} {ax.units}/px" for ax in axes)
+    assert line[0].split(None, 1)[1] == want

@@ -340,3 +340,35 @@ def test_io_backends(run_udfs, tmp_path, backend):
     for udfs in ("sum,sumsig", "sum,stddev"):
         r = run_udfs(udfs, p, "--io-backend", backend, "--threads", "2")
         check(r, expected(dense, NAV, SIG, udfs=tuple(udfs.split(","))))
+
+
+def count_events_oracle(frames, threshold):
+    """Events of the `count` UDF's definition (src/udf/builtin/count.c) without an X-ray
+    cut-off: y = x where x > threshold, else 0; an event where y > 0 is a local maximum
+    (strictly above the neighbours before it in raster order, at least the ones after)."""
+    n, h, w = frames.shape
+    y = np.where(frames > threshold, frames.astype(np.int64), 0)
+    pad = np.full((n, h + 2, w + 2), -1, np.int64)
+    pad[:, 1:-1, 1:-1] = y
+    ev = y > 0
+    for dy, dx, strict in [(-1, -1, 1), (-1, 0, 1), (-1, 1, 1), (0, -1, 1),
+                           (0, 1, 0), (1, -1, 0), (1, 0, 0), (1, 1, 0)]:
+        q = pad[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+        ev &= (y > q) if strict else (y >= q)
+    return ev
+
+
+def test_reads_what_count_writes(run_udfs, tmp_path):
+    """The `count` UDF writes raw_csr datasets; this reader opens them: the events it
+    reads back are those of the count definition, on the sparse and the dense path."""
+    rng = np.random.default_rng(14)
+    data = (rng.poisson(0.3, NAV + SIG) * 60 + rng.integers(0, 5, NAV + SIG)).astype(np.uint16)
+    src = tmp_path / "frames.npy"
+    np.save(src, data)
+    out = tmp_path / "ev.toml"
+    res = run_udfs("count", src, "--param", "threshold=30", "--param", f"output={out}")
+    ev = count_events_oracle(data.reshape((-1,) + SIG), 30).reshape(NAV + SIG)
+    assert np.array_equal(res["count.events"], ev.sum(axis=(2, 3)))
+    dense = ev.astype(np.uint8)
+    check(run_udfs("sum,sumsig", out), expected(dense, NAV, SIG, udfs=("sum", "sumsig")))
+    check(run_udfs("sum,stddev", out), expected(dense, NAV, SIG, udfs=("sum", "stddev")))

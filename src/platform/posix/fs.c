@@ -1,11 +1,11 @@
 /*
  * fs.c — POSIX implementation of the file-system calls of platform.h:
- * recursive directory creation and atomic replacing rename.
+ * recursive directory creation, atomic replacing rename and directory
+ * listing.
  *
  * tsr__mkdir_p walks the path one component at a time in a fixed-size copy
  * (PATH_MAX), so it allocates nothing; a component that already exists is
- * accepted only if it is a directory.  tsr__dir_each lists a directory
- * (readdir), asking stat only where the entry type is unknown.
+ * accepted only if it is a directory.
  */
 #include "platform/os.h"
 
@@ -82,24 +82,24 @@ bool tsr__is_dir(const char *path)
     return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int tsr__dir_each(const char *path, int (*fn)(void *ud, const char *name, bool is_dir), void *ud)
+int tsr__dir_each(const char *dir, int (*fn)(void *arg, const char *name), void *arg)
 {
-    DIR *d = opendir(path);
+    DIR *d = opendir(dir && *dir ? dir : ".");
     if (!d)
         return -1;
     int rc = 0;
     struct dirent *e;
-    char full[PATH_MAX];
     while (rc == 0 && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        bool is_dir = e->d_type == DT_DIR;
-        if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
-            int n = snprintf(full, sizeof full, "%s/%s", path, e->d_name);
-            is_dir = n > 0 && (size_t)n < sizeof full && tsr__is_dir(full);
-        }
-        rc = fn(ud, e->d_name, is_dir);
+        rc = fn(arg, e->d_name);
     }
     closedir(d);
     return rc;
+}
+
+bool tsr__path_is_file(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }

@@ -35,11 +35,21 @@
  * tiles along sig.  The sparse path never reads pixels outside its runs,
  * so non-finite data elsewhere do not reach that mask's result.
  *
+ * Anti-aliasing (parameter antialiased) makes generator masks area
+ * coverages (maskgen.h).  Shifts (parameter shifts: a constant "dy,dx" or
+ * an .npy of shape nav + (2,)) move every mask by the frame's (dy, dx),
+ * to follow a pattern that the descan moves across the detector.  Then
+ * the masks differ per frame and the two paths above do not apply: the
+ * shifted path asks for float tiles and, per frame and mask, renders the
+ * moved generator mask row by row over its bounding box only (exact for
+ * sub-pixel shifts), or reads a file mask moved by the whole-pixel
+ * shift nearest (dy, dx), and takes the dot product with the frame's row.
+ *
  * Sparse datasets (meta->sparse): with use_sparse=auto every mask takes
  * the dense layout, whose pixel-major weights let each stored value of a
  * sparse tile meet its row of weights directly (one multiply-add per value
  * and mask, in float64); the UDF then accepts sparse tiles.  With
- * use_sparse=true it keeps runs and gets dense tiles.
+ * use_sparse=true, or with shifts, it gets dense tiles.
  *
  * Complex data are rejected with TSR_EUNSUPPORTED for now.
  */
@@ -48,6 +58,7 @@
 #include "udf/builtin/maskgen.h"
 #include "udf/builtin/masks_kernels.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 enum { BUF_INTENSITY = 0 };
@@ -100,9 +111,20 @@ typedef struct masks_state {
     int64_t *roff;
     masks_run_t *runs;
     float *w;
+    /* shifted path (shifted = true): per mask a generator shape, or a file
+     * plane (npix floats) with the bounding box of its nonzero pixels */
+    bool shifted;
+    int64_t h, wd; /* sig height, width */
+    double sdy, sdx;
+    double *shifts; /* nav-sized × 2 (dy, dx), or NULL for the constant */
+    tsr__mask_shape_t *shapes;
+    bool *is_gen;
+    float *planes;
+    int64_t *pbox; /* 4 per mask: y0, y1, x0, x1 */
 } masks_state_t;
 
 typedef struct masks_task {
+    float *row;   /* shifted path: one rendered mask row */
     double *acc;  /* FRAME_GROUP × n */
     double *dacc; /* FRAME_GROUP × nd */
     double sums[FRAME_GROUP];
@@ -119,6 +141,16 @@ static const tsr_param_def_t masks_params[] = {
      "consecutive pixels), false multiplies every pixel (one frames x masks product); auto "
      "chooses per mask by estimated cost (sparse for masks like a small disk or a ring).",
      false},
+    {"antialiased", "bool", "false",
+     "Generator masks as area coverage: each pixel holds the fraction of its square inside the "
+     "shape (disk, ring, polygon; sub-pixel exact).",
+     false},
+    {"shifts", "string", "",
+     "Move every mask per frame by (dy, dx) pixels to compensate the descan: 'dy,dx' for all "
+     "frames, or an .npy file of shape nav_shape + (2,) holding (dy, dx) per scan position "
+     "(e.g. com's raw_shifts). Generator masks move by the exact sub-pixel shift, file masks "
+     "by the nearest whole pixels.",
+     false},
 };
 
 /* ---- init / destroy ---------------------------------------------------- */
@@ -134,6 +166,11 @@ static void masks_destroy(void *user_data, void *state)
     tsr_free(st->ctx, st->roff);
     tsr_free(st->ctx, st->runs);
     tsr_free(st->ctx, st->w);
+    tsr__free(st->ctx, st->shifts);
+    tsr_free(st->ctx, st->shapes);
+    tsr_free(st->ctx, st->is_gen);
+    tsr_free(st->ctx, st->planes);
+    tsr_free(st->ctx, st->pbox);
     tsr_free(st->ctx, st);
 }
 
@@ -145,7 +182,8 @@ typedef struct mask_chunk {
 } mask_chunk_t;
 
 /* Resolve one spec into a chunk; on error the message is in init->errmsg. */
-static int load_chunk(tsr_udf_init_t *init, const char *spec, int64_t npix, mask_chunk_t *ch)
+static int load_chunk(tsr_udf_init_t *init, const char *spec, int64_t npix, bool aa,
+                      mask_chunk_t *ch)
 {
     const tsr_shape_t *sig = &init->meta->sig_shape;
     char sh[128], sh2[128];
@@ -158,7 +196,7 @@ static int load_chunk(tsr_udf_init_t *init, const char *spec, int64_t npix, mask
             return tsr__builtin_init_fail(init, TSR_ENOMEM, "masks: out of memory");
         ch->k = 1;
         char err[200];
-        int rc = tsr__mask_generate(spec, sig, ch->data, err, sizeof err);
+        int rc = tsr__mask_generate_aa(spec, sig, aa, ch->data, err, sizeof err);
         if (rc < 0)
             return tsr__builtin_init_fail(init, rc, "masks: %s", err);
         return 0;
@@ -419,6 +457,109 @@ out:
     return rc;
 }
 
+/* Parameter shifts: "dy,dx" or an .npy of shape nav + (2,).  Sets
+ * st->shifted and the shifts; checks that every selected position has a
+ * finite shift. */
+static int parse_shifts(tsr_udf_init_t *init, masks_state_t *st)
+{
+    const tsr_udf_meta_t *meta = init->meta;
+    const char *v = tsr__params_value(init->params, masks_params,
+                                      sizeof masks_params / sizeof masks_params[0], "shifts");
+    if (!v || !*v)
+        return 0;
+    st->shifted = true;
+    double c[8];
+    int count = 0;
+    char err[256];
+    if (tsr__parse_f64_list(v, c, 8, &count, err, sizeof err, "shifts") == 0) {
+        if (count != 2)
+            return tsr__builtin_init_fail(init, TSR_EINVAL,
+                                          "masks: shifts '%s': expected dy,dx (2 numbers) or an "
+                                          ".npy file, got %d numbers",
+                                          v, count);
+        st->sdy = c[0];
+        st->sdx = c[1];
+        return 0;
+    }
+    tsr_shape_t shape;
+    void *data = NULL;
+    int rc = tsr__npy_load(init->ctx, v, TSR_F64, &shape, &data);
+    if (rc < 0)
+        return tsr__builtin_init_fail(init, rc, "masks: shifts: %s", tsr_ctx_errmsg(init->ctx));
+    st->shifts = data;
+    tsr_shape_t want = meta->nav_shape;
+    if (want.ndim < TSR_MAX_DIMS)
+        want.dims[want.ndim++] = 2;
+    char sh[128], sh2[128];
+    if (!tsr__shape_eq(&shape, &want))
+        return tsr__builtin_init_fail(init, TSR_EINVAL,
+                                      "masks: shifts file '%s' has shape %s, expected nav shape + "
+                                      "(2,) = %s",
+                                      v, tsr__shape_str(&shape, sh, sizeof sh),
+                                      tsr__shape_str(&want, sh2, sizeof sh2));
+    const int64_t nav = tsr_shape_size(&meta->nav_shape);
+    for (int64_t i = 0; i < nav; i++)
+        if ((!meta->roi || meta->roi[i]) &&
+            !(isfinite(st->shifts[2 * i]) && isfinite(st->shifts[2 * i + 1])))
+            return tsr__builtin_init_fail(init, TSR_EINVAL,
+                                          "masks: shifts file '%s': the shift of scan position "
+                                          "%lld (flat index) is not finite (%g, %g)",
+                                          v, (long long)i, st->shifts[2 * i],
+                                          st->shifts[2 * i + 1]);
+    return 0;
+}
+
+/* The shifted path: a shape per generator mask, a plane and its nonzero
+ * bounding box per file mask.  planes[j] is mask j, spec_of[j] its spec. */
+static int build_shifted(tsr_udf_init_t *init, masks_state_t *st, const float *const *planes,
+                         const char *const *spec_of, bool aa)
+{
+    tsr_ctx_t *ctx = init->ctx;
+    const int64_t n = st->n, npix = st->npix;
+    st->shapes = alloc_n(ctx, n, sizeof *st->shapes);
+    st->is_gen = alloc_n(ctx, n, sizeof *st->is_gen);
+    st->pbox = alloc_n(ctx, 4 * n, sizeof *st->pbox);
+    int64_t nfile = 0;
+    for (int64_t j = 0; j < n; j++)
+        nfile += !tsr__mask_is_generator(spec_of[j]);
+    int64_t pe = 0;
+    if (!tsr__mul_i64(nfile, npix, &pe))
+        return tsr__builtin_init_fail(init, TSR_EOVERFLOW, "masks: too many masks");
+    st->planes = alloc_n(ctx, pe, sizeof *st->planes);
+    if (!st->shapes || !st->is_gen || !st->pbox || !st->planes)
+        return tsr__builtin_init_fail(init, TSR_ENOMEM, "masks: out of memory");
+    int64_t f = 0;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t *bb = st->pbox + 4 * j;
+        st->is_gen[j] = tsr__mask_is_generator(spec_of[j]);
+        if (st->is_gen[j]) {
+            char err[200];
+            int rc = tsr__mask_parse(spec_of[j], &init->meta->sig_shape, aa, &st->shapes[j], err,
+                                     sizeof err);
+            if (rc < 0)
+                return tsr__builtin_init_fail(init, rc, "masks: %s", err);
+            bb[0] = f; /* unused for generators */
+            continue;
+        }
+        float *pl = st->planes + f * npix;
+        memcpy(pl, planes[j], (size_t)npix * sizeof *pl);
+        bb[0] = st->h;
+        bb[1] = 0;
+        bb[2] = st->wd;
+        bb[3] = 0;
+        for (int64_t y = 0; y < st->h; y++)
+            for (int64_t x = 0; x < st->wd; x++)
+                if (pl[y * st->wd + x] != 0.0f) {
+                    bb[0] = y < bb[0] ? y : bb[0];
+                    bb[1] = y + 1 > bb[1] ? y + 1 : bb[1];
+                    bb[2] = x < bb[2] ? x : bb[2];
+                    bb[3] = x + 1 > bb[3] ? x + 1 : bb[3];
+                }
+        st->shapes[j].kind = (int)f++; /* file masks: index of the plane */
+    }
+    return 0;
+}
+
 static int masks_init(tsr_udf_init_t *init)
 {
     const tsr_udf_meta_t *meta = init->meta;
@@ -427,6 +568,7 @@ static int masks_init(tsr_udf_init_t *init)
     masks_state_t *st = NULL;
     mask_chunk_t *chunks = NULL;
     const float **planes = NULL;
+    const char **spec_of = NULL;
     size_t n_specs = 0;
     sparse_mode_t mode = SPARSE_AUTO;
     int rc = 0;
@@ -440,6 +582,15 @@ static int masks_init(tsr_udf_init_t *init)
                                       tsr_dtype_name(meta->dataset_dtype));
     if ((rc = parse_mode(init, &mode)) < 0)
         return rc;
+    bool aa = false;
+    {
+        const char *v =
+            tsr__params_value(init->params, masks_params,
+                              sizeof masks_params / sizeof masks_params[0], "antialiased");
+        char err[200];
+        if (tsr__parse_bool(v, &aa, err, sizeof err, "masks: antialiased") < 0)
+            return tsr__builtin_init_fail(init, TSR_EINVAL, "%s", err);
+    }
     if (meta->sparse && mode == SPARSE_AUTO)
         mode = SPARSE_OFF; /* pixel-major weights for sparse tiles */
     for (size_t i = 0; i < tsr_params_count(p); i++) {
@@ -464,7 +615,7 @@ static int masks_init(tsr_udf_init_t *init)
         const char *k, *v;
         if (tsr_params_at(p, i, &k, &v) != 0 || strcmp(k, "mask") != 0)
             continue;
-        if ((rc = load_chunk(init, v, npix, &chunks[c++])) < 0)
+        if ((rc = load_chunk(init, v, npix, aa, &chunks[c++])) < 0)
             goto fail;
         n += chunks[c - 1].k;
     }
@@ -486,36 +637,70 @@ static int masks_init(tsr_udf_init_t *init)
     st->n = n;
     st->npix = npix;
     st->in = meta->input_dtype; /* what TSR_DTYPE_NATIVE delivers */
-    const tsr__masks_isa_t isa = tsr__masks_isa_best();
-    st->k = tsr__masks_kernels_get(st->in, isa);
-    if (!st->k) {
-        rc = tsr__builtin_init_fail(init, TSR_EUNSUPPORTED, "masks: no kernel for %s tiles",
-                                    tsr_dtype_name(st->in));
+    if ((rc = parse_shifts(init, st)) < 0)
         goto fail;
-    }
     int64_t j = 0;
     for (size_t i = 0; i < n_specs; i++)
         for (int64_t q = 0; q < chunks[i].k; q++)
             planes[j++] = chunks[i].data + q * npix;
-    /* Only the rows that hold a nonzero weight of some mask are read: for a
-     * small disk, a band of the frame. */
-    int64_t lo = npix, hi = -1;
-    for (int64_t q = 0; q < n; q++) {
-        int64_t a = 0, b = npix - 1;
-        while (a < lo && planes[q][a] == 0.0f)
-            a++;
-        while (b > hi && b >= a && planes[q][b] == 0.0f)
-            b--;
-        lo = a < lo ? a : lo;
-        hi = b > hi && b >= a ? b : hi;
+    if (st->shifted) {
+        char sh[128];
+        if (meta->sig_shape.ndim != 2) {
+            rc = tsr__builtin_init_fail(init, TSR_EUNSUPPORTED,
+                                        "masks: shifts need a 2-D signal, the dataset's signal "
+                                        "has shape %s",
+                                        tsr__shape_str(&meta->sig_shape, sh, sizeof sh));
+            goto fail;
+        }
+        st->h = meta->sig_shape.dims[0];
+        st->wd = meta->sig_shape.dims[1];
+        st->in = tsr__dtype_promote(meta->dataset_dtype, TSR_F32);
+        spec_of = alloc_n(ctx, n, sizeof *spec_of);
+        if (!spec_of) {
+            rc = tsr__builtin_init_fail(init, TSR_ENOMEM, "masks: out of memory");
+            goto fail;
+        }
+        j = 0;
+        for (size_t i = 0, c2 = 0; i < tsr_params_count(p); i++) {
+            const char *k, *v;
+            if (tsr_params_at(p, i, &k, &v) != 0 || strcmp(k, "mask") != 0)
+                continue;
+            for (int64_t q = 0; q < chunks[c2].k; q++)
+                spec_of[j++] = v;
+            c2++;
+        }
+        if ((rc = build_shifted(init, st, planes, spec_of, aa)) < 0)
+            goto fail;
+        tsr_free(ctx, spec_of);
+        spec_of = NULL;
+    } else {
+        const tsr__masks_isa_t isa = tsr__masks_isa_best();
+        st->k = tsr__masks_kernels_get(st->in, isa);
+        if (!st->k) {
+            rc = tsr__builtin_init_fail(init, TSR_EUNSUPPORTED, "masks: no kernel for %s tiles",
+                                        tsr_dtype_name(st->in));
+            goto fail;
+        }
+        /* Without shifts, only the rows that hold a nonzero weight of some mask are read: for a
+         * small disk, a band of the frame. */
+        int64_t lo = npix, hi = -1;
+        for (int64_t q = 0; q < n; q++) {
+            int64_t a = 0, b = npix - 1;
+            while (a < lo && planes[q][a] == 0.0f)
+                a++;
+            while (b > hi && b >= a && planes[q][b] == 0.0f)
+                b--;
+            lo = a < lo ? a : lo;
+            hi = b > hi && b >= a ? b : hi;
+        }
+        if (hi >= lo) {
+            int64_t row_px = npix / meta->sig_shape.dims[0];
+            init->sig_rows_start = lo / row_px;
+            init->sig_rows_end = hi / row_px + 1;
+        }
+        if ((rc = build_paths(init, st, planes, mode, isa)) < 0)
+            goto fail;
     }
-    if (hi >= lo) {
-        int64_t row_px = npix / meta->sig_shape.dims[0];
-        init->sig_rows_start = lo / row_px;
-        init->sig_rows_end = hi / row_px + 1;
-    }
-    if ((rc = build_paths(init, st, planes, mode, isa)) < 0)
-        goto fail;
     tsr_free(ctx, planes);
     planes = NULL;
     free_chunks(ctx, chunks, n_specs);
@@ -524,9 +709,9 @@ static int masks_init(tsr_udf_init_t *init)
     tsr_dtype_t out =
         tsr__dtype_promote(meta->dataset_dtype, TSR_F32) == TSR_F32 ? TSR_F32 : TSR_F64;
     tsr__builtin_declare(init, "intensity", TSR_KIND_NAV, out, 0, 1, &n);
-    init->input_dtype = TSR_DTYPE_NATIVE;
+    init->input_dtype = st->shifted ? TSR_F32 : TSR_DTYPE_NATIVE;
     init->method = TSR_METHOD_TILE;
-    init->accepts_sparse = meta->sparse && st->ns == 0;
+    init->accepts_sparse = meta->sparse && st->ns == 0 && !st->shifted;
     /* Many dense masks: their weights (npix × ld float32) no longer fit in
      * the caches and are streamed once per tile, so deeper tiles read them
      * for more frames (64 masks of 256 × 256: 32 frames per tile instead of
@@ -540,6 +725,7 @@ static int masks_init(tsr_udf_init_t *init)
     return 0;
 
 fail:
+    tsr_free(ctx, spec_of);
     tsr_free(ctx, planes);
     free_chunks(ctx, chunks, n_specs);
     masks_destroy(NULL, st);
@@ -556,9 +742,11 @@ static int masks_task_start(const tsr_udf_call_t *c, void **task_state)
         return tsr_udf_error(c, TSR_ENOMEM, "masks: out of memory");
     ts->acc = alloc_n(st->ctx, FRAME_GROUP * st->n, sizeof *ts->acc);
     ts->dacc = alloc_n(st->ctx, FRAME_GROUP * st->nd, sizeof *ts->dacc);
-    if (!ts->acc || !ts->dacc) {
+    ts->row = alloc_n(st->ctx, st->wd, sizeof *ts->row);
+    if (!ts->acc || !ts->dacc || !ts->row) {
         tsr_free(st->ctx, ts->acc);
         tsr_free(st->ctx, ts->dacc);
+        tsr_free(st->ctx, ts->row);
         tsr_free(st->ctx, ts);
         return tsr_udf_error(c, TSR_ENOMEM, "masks: out of memory");
     }
@@ -574,6 +762,7 @@ static void masks_task_stop(const tsr_udf_call_t *c, void *task_state)
         return;
     tsr_free(st->ctx, ts->acc);
     tsr_free(st->ctx, ts->dacc);
+    tsr_free(st->ctx, ts->row);
     tsr_free(st->ctx, ts);
 }
 
@@ -678,6 +867,80 @@ static int masks_process_sparse(const tsr_udf_call_t *c, const tsr_tile_t *t)
 }
 #undef MASKS_SPARSE
 
+/* Σ a[i]·m[i] in float64, a float32 or float64. */
+static double dot_row(const void *a, tsr_dtype_t dt, const float *restrict m, int64_t n)
+{
+    double l[4] = {0, 0, 0, 0};
+    if (dt == TSR_F32) {
+        const float *restrict x = a;
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int k = 0; k < 4; k++)
+                l[k] += (double)x[i + k] * (double)m[i + k];
+        for (; i < n; i++)
+            l[0] += (double)x[i] * (double)m[i];
+    } else {
+        const double *restrict x = a;
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int k = 0; k < 4; k++)
+                l[k] += x[i + k] * (double)m[i + k];
+        for (; i < n; i++)
+            l[0] += x[i] * (double)m[i];
+    }
+    return (l[0] + l[2]) + (l[1] + l[3]);
+}
+
+/* The shifted path: every frame, every mask moved by the frame's shift,
+ * over the mask's bounding box within the tile's rows. */
+static void process_shifted(const masks_state_t *st, masks_task_t *ts, const tsr_tile_t *t,
+                            const tsr_view_t *ov)
+{
+    const int64_t n = st->n, w = st->wd, es = (int64_t)tsr_dtype_size(t->dtype);
+    const int64_t ty0 = t->sig_start / w, ty1 = (t->sig_start + t->sig_len) / w;
+    for (int64_t f = 0; f < t->depth; f++) {
+        const int64_t pos = t->nav_index + f;
+        const double dy = st->shifts ? st->shifts[2 * pos] : st->sdy;
+        const double dx = st->shifts ? st->shifts[2 * pos + 1] : st->sdx;
+        const unsigned char *frame = (const unsigned char *)t->data + f * t->sig_len * es;
+        for (int64_t j = 0; j < n; j++) {
+            double sum = 0;
+            int64_t y0, y1, x0, x1;
+            const tsr__mask_shape_t *m = &st->shapes[j];
+            int64_t iy = 0, ix = 0;
+            if (st->is_gen[j]) {
+                tsr__mask_bbox(m, dy, dx, st->h, w, &y0, &y1, &x0, &x1);
+            } else {
+                /* whole-pixel shift; far shifts leave nothing in the frame */
+                const int64_t *bb = st->pbox + 4 * j;
+                const double big = (double)(st->h + w);
+                iy = fabs(dy) < big ? llround(dy) : (dy < 0 ? -(st->h + w) : st->h + w);
+                ix = fabs(dx) < big ? llround(dx) : (dx < 0 ? -(st->h + w) : st->h + w);
+                y0 = bb[0] + iy > 0 ? bb[0] + iy : 0;
+                y1 = bb[1] + iy < st->h ? bb[1] + iy : st->h;
+                x0 = bb[2] + ix > 0 ? bb[2] + ix : 0;
+                x1 = bb[3] + ix < w ? bb[3] + ix : w;
+            }
+            y0 = y0 > ty0 ? y0 : ty0;
+            y1 = y1 < ty1 ? y1 : ty1;
+            for (int64_t y = y0; y < y1 && x0 < x1; y++) {
+                const float *mrow;
+                if (st->is_gen[j]) {
+                    tsr__mask_render(m, dy, dx, y, x0, x1, ts->row);
+                    mrow = ts->row;
+                } else {
+                    mrow = st->planes + (int64_t)m->kind * st->npix + (y - iy) * w + (x0 - ix);
+                }
+                sum += dot_row(frame + ((y - ty0) * w + x0) * es, t->dtype, mrow, x1 - x0);
+            }
+            if (ov->dtype == TSR_F32)
+                ((float *)ov->data)[f * n + j] += (float)sum;
+            else
+                ((double *)ov->data)[f * n + j] += sum;
+        }
+    }
+}
+
 static int masks_process_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
 {
     const masks_state_t *st = c->state;
@@ -688,6 +951,10 @@ static int masks_process_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
     if (t->dtype != st->in)
         return tsr_udf_error(c, TSR_EUNSUPPORTED, "masks: expected %s tiles, got %s",
                              tsr_dtype_name(st->in), tsr_dtype_name(t->dtype));
+    if (st->shifted) {
+        process_shifted(st, ts, t, ov);
+        return 0;
+    }
     const int64_t n = st->n, len = t->sig_len;
     const size_t fbytes = (size_t)len * tsr_dtype_size(t->dtype);
     for (int64_t g0 = 0; g0 < t->depth; g0 += FRAME_GROUP) {

@@ -13,6 +13,13 @@
  * make the runtime deliver float32 instead, the rows are converted back to
  * the dataset's type (C cast, truncating for integers).
  *
+ * Option `fft=true` (2-D signals; LiberTEM's PickFFTFrameAnalysis) adds the
+ * result-only SINGLE float32 buffer `fft` (n_picks, h, w): for each slot
+ * fftshift(|FFT2(frame · m)|), with m = 0 inside the disk
+ * (x - real_cx)² + (y - real_cy)² <= real_rad² when real_rad is given (the
+ * central beam masked out in real space) and 1 elsewhere.  finalize
+ * computes it from `intensity` with a single-precision FFT (core/fft.h).
+ *
  * Merge: a private SINGLE uint8 buffer `picked` (n_picks,) records which
  * slots a task filled; merge copies exactly those slots, so the result does
  * not depend on which task read which frame and needs no nav ranges.  A
@@ -20,10 +27,13 @@
  */
 #include "udf/builtin/builtin.h"
 
+#include "core/fft.h"
+#include "udf/builtin/radial.h"
+
 #include <errno.h>
 #include <stdlib.h>
 
-enum { BUF_INTENSITY = 0, BUF_PICKED = 1 };
+enum { BUF_INTENSITY = 0, BUF_PICKED = 1, BUF_FFT = 2 };
 
 typedef struct pick_slot {
     int64_t frame; /* flat nav index */
@@ -37,6 +47,7 @@ typedef struct pick_state {
     size_t es;           /* element size of the result */
     tsr_dtype_t dtype;   /* result dtype */
     pick_slot_t *sorted; /* n: (frame, slot) sorted by frame, then slot */
+    float *fft_mask;     /* npix, when fft=true: the real-space mask m */
 } pick_state_t;
 
 static const tsr_param_def_t pick_params[] = {
@@ -45,6 +56,14 @@ static const tsr_param_def_t pick_params[] = {
      "order, 0-based), or one flat index 'i'. Repeat for several frames; result slots follow "
      "the order given.",
      true},
+    {"fft", "bool", "false",
+     "Also give `fft`: fftshift(|FFT2|) of each picked frame (2-D signals), float32.", false},
+    {"real_rad", "float", "",
+     "With fft: radius of a disk masked out in real space before the FFT (the central "
+     "beam); default: no mask.",
+     false},
+    {"real_cx", "float", "", "With fft: centre x of that disk; default: width / 2.", false},
+    {"real_cy", "float", "", "With fft: centre y of that disk; default: height / 2.", false},
 };
 
 /* ---- parameters -------------------------------------------------------- */
@@ -139,12 +158,50 @@ static int parse_position(tsr_udf_init_t *init, const char *val, int64_t *flat)
 
 /* ---- init / destroy ---------------------------------------------------- */
 
+/* Parameters of fft=true: the real-space mask in st->fft_mask (NULL when
+ * fft is false). */
+static int pick_fft_init(tsr_udf_init_t *init, pick_state_t *st)
+{
+    bool fft, have_rr;
+    double rr, rcx, rcy;
+    int64_t h, w;
+    int rc;
+    if ((rc = tsr__radial_bool(init, "pick", "fft", false, &fft)) < 0)
+        return rc;
+    if (!fft) {
+        static const char *const only[] = {"real_rad", "real_cx", "real_cy"};
+        for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
+            if (tsr_params_get(init->params, only[i]))
+                return tsr__builtin_init_fail(init, TSR_EINVAL,
+                                              "pick: parameter '%s' needs fft=true", only[i]);
+        return 0;
+    }
+    if (tsr__dtype_is_complex(st->dtype))
+        return tsr__builtin_init_fail(init, TSR_EUNSUPPORTED,
+                                      "pick: fft=true does not support complex data");
+    if ((rc = tsr__radial_sig2d(init, "pick", &h, &w)) < 0 ||
+        (rc = tsr__radial_f64(init, "pick", "real_rad", 0, &rr, &have_rr)) < 0 ||
+        (rc = tsr__radial_f64(init, "pick", "real_cx", (double)w / 2, &rcx, NULL)) < 0 ||
+        (rc = tsr__radial_f64(init, "pick", "real_cy", (double)h / 2, &rcy, NULL)) < 0)
+        return rc;
+    st->fft_mask = tsr_alloc(init->ctx, (size_t)(h * w) * sizeof *st->fft_mask);
+    if (!st->fft_mask)
+        return tsr__builtin_init_fail(init, TSR_ENOMEM, "pick: out of memory");
+    for (int64_t y = 0; y < h; y++)
+        for (int64_t x = 0; x < w; x++) {
+            double dy = (double)y - rcy, dx = (double)x - rcx;
+            st->fft_mask[y * w + x] = have_rr && dx * dx + dy * dy <= rr * rr ? 0.0f : 1.0f;
+        }
+    return 0;
+}
+
 static void pick_destroy(void *user_data, void *state)
 {
     pick_state_t *st = state;
     if (!st)
         return;
     tsr_free(st->ctx, st->sorted);
+    tsr_free(st->ctx, st->fft_mask);
     tsr_free(st->ctx, st);
 }
 
@@ -232,6 +289,11 @@ static int pick_init(tsr_udf_init_t *init)
     tsr__builtin_declare(init, "intensity", TSR_KIND_SINGLE, st->dtype, 0, 1 + m->sig_shape.ndim,
                          extra);
     tsr__builtin_declare(init, "picked", TSR_KIND_SINGLE, TSR_U8, TSR_BUF_PRIVATE, 1, &n);
+    if ((rc = pick_fft_init(init, st)) < 0)
+        goto fail;
+    if (st->fft_mask)
+        tsr__builtin_declare(init, "fft", TSR_KIND_SINGLE, TSR_F32, TSR_BUF_RESULT_ONLY,
+                             1 + m->sig_shape.ndim, extra);
     init->input_dtype = TSR_DTYPE_NATIVE;
     init->method = TSR_METHOD_TILE;
     init->frames_needed = needed;
@@ -298,15 +360,59 @@ static int pick_merge(const tsr_udf_call_t *c, const tsr_view_t *src)
     return 0;
 }
 
+/* fft=true: fftshift(|FFT2(frame · m)|) of every slot. */
+static int pick_finalize(const tsr_udf_call_t *c)
+{
+    const pick_state_t *st = c->state;
+    if (!st->fft_mask)
+        return 0;
+    const int64_t h = c->meta->sig_shape.dims[0], w = c->meta->sig_shape.dims[1];
+    const int64_t hw = tsr__fft_rlen(w), npix = h * w;
+    float *in = tsr_alloc(st->ctx, (size_t)npix * sizeof *in);
+    tsr__cf32_t *out = tsr_alloc(st->ctx, (size_t)(h * hw) * sizeof *out);
+    tsr__fft_t *plan = NULL;
+    int rc = in && out ? tsr__fft_plan_r2c_2d(st->ctx, h, w, &plan) : TSR_ENOMEM;
+    if (rc < 0) {
+        tsr_free(st->ctx, in);
+        tsr_free(st->ctx, out);
+        return tsr_udf_error(c, rc, "pick: cannot plan a %lld x %lld FFT", (long long)h,
+                             (long long)w);
+    }
+    const char *frames = c->bufs[BUF_INTENSITY].data;
+    float *res = c->bufs[BUF_FFT].data;
+    for (int64_t k = 0; k < st->n; k++) {
+        tsr__convert(in, TSR_F32, frames + (size_t)(k * npix) * st->es, st->dtype, false,
+                     (size_t)npix);
+        for (int64_t p = 0; p < npix; p++)
+            in[p] *= st->fft_mask[p];
+        tsr__fft_r2c_2d(plan, in, out);
+        float *dst = res + k * npix;
+        /* numpy's fftshift: frequency index i goes to (i + n/2) mod n; the
+         * columns past w/2 are conjugates of the half spectrum */
+        for (int64_t iy = 0; iy < h; iy++)
+            for (int64_t ix = 0; ix < w; ix++) {
+                tsr__cf32_t z = ix < hw ? out[iy * hw + ix] : out[((h - iy) % h) * hw + (w - ix)];
+                dst[((iy + h / 2) % h) * w + (ix + w / 2) % w] =
+                    (float)sqrt((double)z.re * z.re + (double)z.im * z.im);
+            }
+    }
+    tsr__fft_free(plan);
+    tsr_free(st->ctx, in);
+    tsr_free(st->ctx, out);
+    return 0;
+}
+
 const tsr_udf_def_t tsr__udf_pick = {
     .abi_version = TSR_UDF_ABI_VERSION,
     .name = "pick",
     .description = "Frames at given nav positions. Result `intensity`: (n_picks, *sig_shape) in "
-                   "the dataset's dtype; only the picked frames are read.",
+                   "the dataset's dtype; only the picked frames are read. fft=true adds `fft`, "
+                   "fftshift(|FFT2|) of each, float32.",
     .params = pick_params,
     .n_params = sizeof pick_params / sizeof pick_params[0],
     .init = pick_init,
     .destroy = pick_destroy,
     .process_tile = pick_process_tile,
     .merge = pick_merge,
+    .finalize = pick_finalize,
 };

@@ -186,14 +186,18 @@ typedef struct walk {
 
 static int walk_dir(walk_t *w);
 
-static int walk_entry(void *ud, const char *name, bool is_dir)
+static int walk_entry(void *ud, const char *name)
 {
     walk_t *w = ud;
     if (++w->entries > ZARR_WALK_ENTRIES)
         return 1; /* enough: list what was found */
-    if (!is_dir || name[0] == '.')
+    if (name[0] == '.')
         return 0;
     char *dir = join(w->ctx, w->dir, name);
+    if (dir && !tsr__is_dir(dir)) {
+        tsr__free(w->ctx, dir);
+        return 0;
+    }
     char *rel = w->rel[0] ? join(w->ctx, w->rel, name) : tsr__strdup(w->ctx, name);
     if (!dir || !rel) {
         tsr__free(w->ctx, dir);
@@ -567,6 +571,13 @@ static unsigned char *slot_at(zcache_t *c, int i)
     return (unsigned char *)c + c->head_bytes + (size_t)i * c->slot_bytes;
 }
 
+static void cache_free(tsr__io_t *io)
+{
+    tsr__free_aligned(io->ctx, io->fmt_scratch);
+    io->fmt_scratch = NULL;
+    io->fmt_scratch_size = 0;
+}
+
 /* (Re)allocate the block for `active` slots, keeping the slots in use. */
 static zcache_t *cache_resize(tsr__io_t *io, zcache_t *old, const tsr_dataset_t *ds, int active)
 {
@@ -593,8 +604,10 @@ static zcache_t *cache_resize(tsr__io_t *io, zcache_t *old, const tsr_dataset_t 
         c->used[i] = 0;
     }
     c->active = active;
-    tsr__free_aligned(io->ctx, io->fmt_scratch);
+    if (old)
+        tsr__free_aligned(io->ctx, old);
     io->fmt_scratch = c;
+    io->fmt_scratch_free = cache_free;
     io->fmt_scratch_size = head + (size_t)active * slot;
     return c;
 }
@@ -602,8 +615,10 @@ static zcache_t *cache_resize(tsr__io_t *io, zcache_t *old, const tsr_dataset_t 
 static zcache_t *cache_get(const tsr_dataset_t *ds, tsr__io_t *io)
 {
     zcache_t *c = io->fmt_scratch;
-    if (c && c->ds == ds)
+    if (c && io->fmt_scratch_free == cache_free && c->ds == ds)
         return c;
+    if (io->fmt_scratch && io->fmt_scratch_free)
+        io->fmt_scratch_free(io);
     return cache_resize(io, NULL, ds, 2);
 }
 
