@@ -114,6 +114,7 @@ typedef struct {
 } tsrpy_Results;
 
 PyObject *tsrpy_context_start(PyObject *self, PyObject *args);
+PyObject *tsrpy_context_guess(PyObject *self, PyObject *args);
 /* Parameters from a sequence of (key, value) string pairs; NULL with an
  * exception set. */
 tsr_params_t *tsrpy_make_params(tsrpy_Context *self, PyObject *pairs);
@@ -126,6 +127,9 @@ tsrpy_pyudf_t *tsrpy_pyudf_new(PyObject *runner, const char *name, tsrpy_threads
  * GIL) after the run's threads have ended. */
 tsrpy_threads_t *tsrpy_threads_new(void);
 void tsrpy_threads_free(tsrpy_threads_t *r);
+/* Set by tsrpy_shutdown (at exit): thread states are left to the
+ * interpreter's finalization, which deletes all of them. */
+extern int tsrpy_finalizing;
 const tsr_udf_def_t *tsrpy_pyudf_def(tsrpy_pyudf_t *p);
 void tsrpy_pyudf_free(tsrpy_pyudf_t *p);
 

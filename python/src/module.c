@@ -462,6 +462,8 @@ static PyMethodDef ctx_methods[] = {
      "from_memory(buffer, dtype_code, nav, sig) -> Dataset (the buffer is borrowed)"},
     {"start", (PyCFunction)(void (*)(void))tsrpy_context_start, METH_VARARGS,
      "start(dataset, udfs, roi, dark, gain, excluded) -> Run"},
+    {"guess", (PyCFunction)(void (*)(void))tsrpy_context_guess, METH_VARARGS,
+     "guess(dataset, name, [(key, value)], roi, dark, gain, excluded) -> [(key, value)]"},
     {"export_array", ctx_export_array, METH_VARARGS,
      "export_array(results, index, path, colormap, log)"},
     {"export_results", ctx_export_results, METH_VARARGS, "export_results(results, path)"},

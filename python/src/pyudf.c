@@ -123,11 +123,14 @@ tsrpy_threads_t *tsrpy_threads_new(void)
     return r;
 }
 
+int tsrpy_finalizing = 0;
+
 void tsrpy_threads_free(tsrpy_threads_t *r)
 {
     if (!r)
         return;
-    for (int i = 0; i < r->n; i++) {
+    /* after tsrpy_shutdown, the interpreter's finalization deletes them */
+    for (int i = 0; !tsrpy_finalizing && i < r->n; i++) {
         PyThreadState_Clear(r->ts[i]);
         PyThreadState_Delete(r->ts[i]);
     }

@@ -153,13 +153,20 @@ PyObject *tsrpy_shutdown(PyObject *m, PyObject *noargs)
 {
     for (tsrpy_Run *r = live_runs; r; r = (tsrpy_Run *)r->next) {
         tsr_run_t *run = r->run;
-        if (!run)
-            continue;
-        PyThreadState *ts = PyEval_SaveThread();
-        tsr_run_cancel(run);
-        tsr_run_wait(run);
-        PyEval_RestoreThread(ts);
+        if (run) {
+            PyThreadState *ts = PyEval_SaveThread();
+            tsr_run_cancel(run);
+            tsr_run_wait(run);
+            PyEval_RestoreThread(ts);
+        }
+        /* The run's workers are done with Python: delete their thread
+         * states now.  Finalization deletes every thread state left, so a
+         * Run freed later (one kept alive by a reference cycle, such as a
+         * traceback, until the last collection) must not delete them again. */
+        tsrpy_threads_free(r->threads);
+        r->threads = NULL;
     }
+    tsrpy_finalizing = 1;
     Py_RETURN_NONE;
 }
 
@@ -465,4 +472,73 @@ fail:
     Py_XDECREF((PyObject *)run);
     Py_DECREF(items);
     return NULL;
+}
+
+/* guess(dataset, name, [(key, value), ...], roi, dark, gain, excluded)
+ *   -> [(key, value), ...]: tsr_udf_guess of the built-in UDF name with the
+ *   given parameters as hints (arrays as for start).  Blocks, without the
+ *   GIL, until the guess's runs are done. */
+PyObject *tsrpy_context_guess(PyObject *obj, PyObject *args)
+{
+    tsrpy_Context *self = (tsrpy_Context *)obj;
+    PyObject *dso, *pairs, *roio, *darko, *gaino, *exclo;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "O!sOOOOO", tsrpy_DatasetType, &dso, &name, &pairs, &roio, &darko,
+                          &gaino, &exclo))
+        return NULL;
+    if (self->closed)
+        return tsrpy_raise(TSR_ESTATE, "the context is closed");
+    tsrpy_Dataset *ds = (tsrpy_Dataset *)dso;
+    tsr_shape_t nav, sig;
+    tsr_dataset_nav_shape(ds->ds, &nav);
+    tsr_dataset_sig_shape(ds->ds, &sig);
+    Py_ssize_t nav_n = (Py_ssize_t)tsr_shape_size(&nav);
+    Py_ssize_t sig_n = (Py_ssize_t)tsr_shape_size(&sig);
+    Py_buffer roi, dark, gain, excl;
+    memset(&roi, 0, sizeof roi);
+    memset(&dark, 0, sizeof dark);
+    memset(&gain, 0, sizeof gain);
+    memset(&excl, 0, sizeof excl);
+    PyObject *out = NULL;
+    tsr_params_t *hints = tsrpy_make_params(self, pairs);
+    tsr_params_t *g = NULL;
+    if (!hints)
+        return NULL;
+    if (get_array(roio, &roi, nav_n, "roi") ||
+        get_array(darko, &dark, sig_n * (Py_ssize_t)sizeof(float), "dark") ||
+        get_array(gaino, &gain, sig_n * (Py_ssize_t)sizeof(float), "gain") ||
+        get_array(exclo, &excl, sig_n, "excluded pixels"))
+        goto done;
+    int rc = tsr_params_new(self->ctx, &g);
+    if (rc) {
+        tsrpy_raise(rc, tsr_ctx_errmsg(self->ctx));
+        goto done;
+    }
+    tsr_run_opts_t opts = {.roi = roi.buf, .corrections = {dark.buf, gain.buf, excl.buf}};
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = tsr_udf_guess(self->ctx, ds->ds, name, hints, &opts, g);
+    PyEval_RestoreThread(ts);
+    if (rc) {
+        tsrpy_raise(rc, tsr_ctx_errmsg(self->ctx));
+        goto done;
+    }
+    size_t n = tsr_params_count(g);
+    out = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; out && i < n; i++) {
+        const char *k, *v;
+        tsr_params_at(g, i, &k, &v);
+        PyObject *kv = Py_BuildValue("(ss)", k, v);
+        if (!kv)
+            Py_CLEAR(out);
+        else
+            PyList_SetItem(out, (Py_ssize_t)i, kv);
+    }
+done:
+    release_array(&roi);
+    release_array(&dark);
+    release_array(&gain);
+    release_array(&excl);
+    tsr_params_free(g);
+    tsr_params_free(hints);
+    return out;
 }

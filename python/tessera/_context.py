@@ -330,6 +330,45 @@ class Context:
             if not finished:
                 run.cancel()
 
+    def guess(self, dataset, udf, roi=None, corrections=None):
+        """Estimate parameters of a built-in UDF from the data (what
+        ``tessera run UDF --guess`` does; ``tsr_udf_guess``).
+
+        udf: a built-in UDF object whose parameters are hints (for
+        ``CoMUDF``: ``r``, ``ri``, ``regression``, a starting ``cy``,
+        ``cx``); roi and corrections as for run_udf.  Runs over the data
+        (blocking) and returns a new UDF object of the same class with the
+        guessed parameters added (for ``CoMUDF``: ``cy``, ``cx``,
+        ``scan_rotation``, ``flip_y``; read them from ``.params``).  A UDF
+        without a guess raises UnsupportedError."""
+        from .udf import BuiltinUDF
+
+        if not isinstance(dataset, DataSet):
+            raise TypeError(f"dataset must be a tessera DataSet, not {type(dataset).__name__}")
+        if not isinstance(udf, BuiltinUDF):
+            raise TypeError(f"guess needs a built-in UDF (tessera.udf.*), not {udf!r}")
+        nav = tuple(dataset.shape.nav)
+        sig = tuple(dataset.shape.sig)
+        roi_b = None
+        if roi is not None:
+            roi_a = np.asarray(roi)
+            if roi_a.shape != nav and roi_a.size != int(np.prod(nav)):
+                raise ValueError(f"roi has shape {roi_a.shape}, expected the nav shape {nav}")
+            roi_b = np.ascontiguousarray(roi_a.reshape(-1) != 0, dtype=np.uint8)
+        if isinstance(corrections, dict):
+            corrections = CorrectionSet(**corrections)
+        dark = gain = excl = None
+        if corrections is not None:
+            dark, gain, excl = corrections._arrays(sig)
+        schema = udf._tsr_schema
+        with TempFiles() as tmp:
+            pairs = self._c.guess(dataset._handle, udf._tsr_name,
+                                  encode(udf._params, schema, tmp), roi_b, dark, gain, excl)
+        params = dict(udf._params)
+        for key, text in pairs:
+            params[key] = _typed(text, schema.get(key))
+        return type(udf)(**params)
+
     def map(self, dataset, f, roi=None, progress=False):
         """Apply f to every frame: a nav-shaped ResultBuffer of f's results
         (f's output shape and dtype are taken from its result on the first
@@ -348,6 +387,18 @@ class Context:
         sample = np.asarray(f(np.asarray(frame["intensity"].data[0])))
         udf = _MapUDF(f=f, extra_shape=sample.shape, dtype=sample.dtype)
         return self.run_udf(dataset, udf, roi=roi, progress=progress)["result"]
+
+
+def _typed(text, pdef):
+    """A parameter's engine text as the Python value of its schema type."""
+    t = pdef.type if pdef is not None else None
+    if t == "bool":
+        return text.strip().lower() in ("true", "1", "yes", "on")
+    if t == "int":
+        return int(text)
+    if t in ("float", "double"):
+        return float(text)
+    return text
 
 
 class _MapUDF(UDF):

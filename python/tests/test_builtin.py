@@ -199,3 +199,115 @@ def test_corrections(ctx, raw_file):
                        corrections={"dark": dark, "excluded_pixels": excl})
     assert np.allclose(res2["intensity"].data, correct(arr, dark, None, excl).sum(axis=(0, 1)),
                        rtol=1e-5)
+
+
+def test_com_guess_equals_cli(tsr_bin, tmp_path):
+    """ctx.guess finds the CLI's `--guess` numbers (the same engine call),
+    which are the rotation and flip the data were made with; the UDF it
+    returns runs with them."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "gen"))
+    import gen_analyses as ga
+    d = ga.com_dataset(nav=(20, 22), sig=(36, 38), rot_deg=-65.0, flip_y=True, seed=4)
+    path = tmp_path / "dpc.npy"
+    np.save(path, d["frames"])
+    roi = np.ones((20, 22), bool)
+    roi[3:6, 4:9] = False
+    np.save(tmp_path / "roi.npy", roi)
+    with tessera.Context(threads=2) as ctx:
+        ds = ctx.load("auto", path=path)
+        u = ctx.guess(ds, tessera.udf.CoMUDF(r=14, regression=1), roi=roi)
+        assert isinstance(u, tessera.udf.CoMUDF)
+        p = u.params
+        assert p["r"] == 14 and p["regression"] == 1 and p["flip_y"] is True
+        assert abs((p["scan_rotation"] + 65.0 + 180) % 360 - 180) < 0.5, p
+        res = ctx.run_udf(dataset=ds, udf=u, roi=roi)
+        with pytest.raises(tessera.UnsupportedError, match="sum"):
+            ctx.guess(ds, tessera.udf.SumUDF())
+        with pytest.raises(TypeError, match="built-in"):
+            ctx.guess(ds, object())
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # as conftest's cli
+    cp = subprocess.run([tsr_bin, "run", "com", str(path), "--guess", "--param", "r=14",
+                         "--param", "regression=1", "--roi", str(tmp_path / "roi.npy"),
+                         "--threads", "2", "-o", f"{tmp_path}/out/"], capture_output=True,
+                        text=True, env=env, timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    got = dict(line[len("guess com "):].split("=", 1) for line in cp.stdout.splitlines()
+               if line.startswith("guess com "))
+    assert set(got) == {"cy", "cx", "scan_rotation", "flip_y"}
+    for k in ("cy", "cx", "scan_rotation"):
+        assert p[k] == float(got[k]), k
+    assert got["flip_y"] == "true"
+    for k, v in res.items():
+        assert np.array_equal(v.data, np.load(tmp_path / "out" / f"com.{k}.npy"),
+                              equal_nan=True), k
+
+
+@pytest.mark.parametrize("roi", [False, True], ids=["noroi", "roi"])
+@pytest.mark.parametrize("dtype", ["<u2", "<f4"])
+def test_analyses_equal_numpy(tmp_path, dtype, roi):
+    """The analyses of docs/analyses.md through Python against the numpy
+    oracles of the CLI's suite (tests/integration/test_analyses.py,
+    test_com.py), in one pass with a ROI and several partitions (the CLI's
+    answers are compared in test_every_builtin_equals_cli_and_numpy)."""
+    import test_analyses as ta
+    import test_com as tc
+    nav, sig = (6, 7), (24, 30)
+    data = ta.random_frames(dtype, nav=nav, sig=sig, seed=19)
+    sel = None
+    if roi:
+        sel = np.random.default_rng(6).random(nav) < 0.6
+        sel[0, 0] = True
+    thr, xray = (40000, 55000) if dtype == "<u2" else (700.5, 880.25)
+    U = tessera.udf
+    udfs = [
+        U.CoMUDF(cy=11.3, cx=14.8, r=9, ri=2, scan_rotation=25, flip_y=True, regression=1),
+        U.RadialProfileUDF(cx=14.3, cy=11.8, ri=1, ro=13, n_bins=6),
+        U.FEMUDF(cx=14.3, cy=11.8, ri=3, ro=10),
+        U.RadialFourierUDF(cx=14.3, cy=11.8, ri=2, ro=10, n_bins=2, max_order=6),
+        U.CrystallinityUDF(rad_in=2, rad_out=8, real_rad=3),
+        U.LogsumUDF(), U.MaxUDF(), U.MinUDF(),
+        U.CountThresholdUDF(n_samples=9),
+        U.CountUDF(threshold=thr, xray=xray, output=tmp_path / "ev.toml"),
+    ]
+    with tessera.Context(threads=2, partitions=5) as ctx:
+        ds = ctx.load("memory", data=data)
+        com, rp, fem, rf, cr, ls, mx, mn, ct, cn = ctx.run_udf(dataset=ds, udf=udfs, roi=sel)
+    tc.check_all({f"com.{k}": np.asarray(v) for k, v in com.items()},
+                 tc.com_oracle(data, 11.3, 14.8, r=9, ri=2, rot=25, flip=True, regression=1,
+                               roi=sel))
+    want, pixels, radius = ta.radial_profile_oracle(data, cx=14.3, cy=11.8, ri=1, ro=13,
+                                                    n_bins=6)
+    ta.close(rp["intensity"].data, ta.masked_nav(want, sel), "radial_profile")
+    assert np.array_equal(rp["pixels"].data, pixels)
+    ta.close(rp["radius"].data, radius, "radius", rtol=1e-12)
+    ta.close(fem["intensity"].data, ta.masked_nav(ta.fem_oracle(data, 14.3, 11.8, 3, 10), sel),
+             "fem")
+    want = ta.radial_fourier_oracle(data, 14.3, 11.8, 2, 10, 2, 6)
+    scale = np.abs(want).max(axis=-1, keepdims=True)
+    got = rf["complex"].data
+    ok = np.ones(nav, bool) if sel is None else sel
+    assert np.isnan(got[~ok]).all()
+    ta.close(got[ok].real, want[ok].real, "radial_fourier", scale=scale[ok])
+    ta.close(got[ok].imag, want[ok].imag, "radial_fourier", scale=scale[ok])
+    ta.close(cr["intensity"].data, ta.masked_nav(ta.crystallinity_oracle(data, 2, 8, 3), sel),
+             "crystallinity")
+    frames = data.reshape((-1,) + sig)
+    chosen = frames if sel is None else frames[sel.reshape(-1)]
+    ta.close(ls["logsum"].data, ta.logsum_oracle(chosen), "logsum", rtol=1e-12)
+    assert np.array_equal(mx["intensity"].data, chosen.max(axis=0))
+    assert np.array_equal(mn["intensity"].data, chosen.min(axis=0))
+    picked = [i * 42 // 9 for i in range(9)]
+    picked = [i for i in picked if sel is None or sel.flat[i]]
+    want = ta.threshold_oracle(frames[picked])
+    for k, name in enumerate(["threshold", "xray", "mean", "std"]):
+        ta.close(ct[name].data, want[k], name, rtol=1e-9)
+    m, _, _ = ta.read_csr(tmp_path / "ev.toml")
+    for f in range(len(frames)):
+        w = ta.count_oracle(frames[f], thr, xray) if sel is None or sel.flat[f] else []
+        assert np.array_equal(m.indices[m.indptr[f]:m.indptr[f + 1]], w), f"frame {f}"
+    assert np.array_equal(cn["events"].raw_data, np.diff(m.indptr)[ok.reshape(-1)])
+    assert m.nnz > 10

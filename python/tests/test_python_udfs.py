@@ -128,6 +128,9 @@ class Everything(tessera.UDF):
         self.results.root[:] = 0
 
     def process_tile(self, tile):
+        # a read-only view of the engine's tile buffer, not a copy
+        assert not tile.flags.owndata and not tile.flags.writeable
+        assert isinstance(tile.base, (memoryview, tessera._tessera.BufferView)), type(tile.base)
         assert tile.shape == tuple(self.meta.slice.shape)
         assert tile.shape[1:] == tuple(self.meta.sig_slice.shape)
         self.results.root[:] += tile.sum(axis=(1, 2)) * self.task_data.scale / 2

@@ -255,3 +255,37 @@ def test_export(tmp_path, data):
         s.export(tmp_path / "sum.xyz")
     with pytest.raises(tessera.InvalidArgumentError):
         tessera.export(res, tmp_path / "two.npy")
+
+
+EXIT_SCRIPT = '''
+import sys, types
+import numpy as np, tessera
+
+class Bad(tessera.UDF):
+    def get_result_buffers(self):
+        return {"x": self.buffer(kind="nav")}
+    def process_tile(self, tile):
+        raise ValueError("boom")
+
+ctx = tessera.Context(threads=2)
+ds = ctx.load("memory", data=np.ones((4, 4, 8, 8), np.float32))
+holder = sys.modules["holder"] = types.ModuleType("holder")
+try:
+    ctx.run_udf(dataset=ds, udf=Bad())
+except tessera.UDFError as e:
+    holder.keep = [e]  # its traceback holds the run_udf frame, and so the Run
+    holder.keep.append(holder.keep)  # a cycle: freed by the interpreter's last collection
+print("done")
+'''
+
+
+def test_run_freed_during_interpreter_finalization():
+    """A Run kept alive by a reference cycle (an exception's traceback) until
+    the interpreter's final collection, after finalization has deleted every
+    thread state: the exit is clean (it crashed with a double free when the
+    Run deleted its workers' thread states a second time)."""
+    import subprocess
+    import sys
+    cp = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True,
+                        timeout=60)
+    assert cp.returncode == 0 and cp.stdout.strip() == "done", (cp.returncode, cp.stderr[-2000:])

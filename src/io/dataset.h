@@ -146,7 +146,8 @@ struct tsr_dataset {
     int64_t nnz;
     /* optional: read images with this instead of fmt->read or the segments;
      * set by a reader's open when its files differ in layout (dm: frames
-     * stored contiguously, or gathered) */
+     * stored contiguously or gathered; mib: RAW or not; hdf5: chunked or
+     * contiguous) */
     int (*read)(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,
                 int64_t siglen, tsr_dtype_t dt, void *out, char *err, size_t errlen);
     void *state; /* reader's own */

@@ -9,6 +9,11 @@ tests/gen/gen_radial.py: rings with an n-fold symmetry (radial_fourier finds
 n), speckle of known spread (fem), lattice fringes (crystallinity), isolated
 electrons and X-rays (count).  Results must not depend on the ROI handling,
 the number of threads, partitions or the tiling.
+
+The examples of docs/analyses.md run as written (test_doc_examples for the
+part on rings, Fourier, statistics and counting; test_doc_examples_masks_and_com
+for the part on masks and com, checked with the oracles of test_masks_ext.py
+and test_com.py).
 """
 
 import pathlib
@@ -342,7 +347,7 @@ def test_fem_known_speckle(run_udfs, tmp_path):
     dict(cx=13.7, cy=11.2, ri=2.5, ro=11, n_bins=3, max_order=8),
     dict(cx=15, cy=12, ri=0.2, ro=6, n_bins=9, max_order=4),  # rings narrower than a pixel
 ], ids=["defaults", "three_rings", "narrow"])
-@pytest.mark.parametrize("dtype", ["<u2", "<f8", "<i4"])  # float32 and float64 tiles
+@pytest.mark.parametrize("dtype", ["<u2", "<f4", "<f8", "<i4"])  # float32 and float64 tiles
 def test_radial_fourier_oracle(run_udfs, tmp_path, kw, dtype):
     data = random_frames(dtype)
     path = save(tmp_path, "d.npy", data)
@@ -393,9 +398,10 @@ def test_radial_fourier_finds_symmetry(run_udfs, tmp_path):
 # crystallinity
 
 
+@pytest.mark.parametrize("dtype", ["<u2", "<f4", "<f8"])
 @pytest.mark.parametrize("sig", [(24, 30), (25, 27)], ids=["even", "odd"])
-def test_crystallinity_oracle(run_udfs, tmp_path, sig):
-    data = random_frames("<u2", sig=sig)
+def test_crystallinity_oracle(run_udfs, tmp_path, sig, dtype):
+    data = random_frames(dtype, sig=sig)
     path = save(tmp_path, "d.npy", data)
     for kw in [dict(rad_in=2, rad_out=9), dict(rad_in=1, rad_out=12.5, real_rad=4),
                dict(rad_in=3, rad_out=7, real_rad=3, real_cx=10.5, real_cy=9, squared="true")]:
@@ -478,21 +484,30 @@ def test_logsum_definition(run_udfs, tmp_path):
 # pick with fft
 
 
-def test_pick_fft(run_udfs, tmp_path):
-    data = random_frames("<u2", sig=(25, 30))
+@pytest.mark.parametrize("dtype", ["<u2", "<f4", "<f8"])
+def test_pick_fft(run_udfs, tmp_path, dtype):
+    """The FFT of the picked frames, whatever the threads, partitions,
+    tiling and a ROI that holds the picked positions."""
+    data = random_frames(dtype, sig=(25, 30))
     path = save(tmp_path, "d.npy", data)
     picks = [(0, 0), (3, 4), (4, 5)]
     nav = [a for p in picks for a in ("--param", f"nav={p[0]},{p[1]}")]
-    for kw in [dict(fft="true"), dict(fft="true", real_rad=5), dict(fft="true", real_rad=4,
-                                                                      real_cx=11.5, real_cy=9)]:
-        res = run_udfs("pick", path, *nav, *params(**kw))
+    roi = np.random.default_rng(4).random(NAV) < 0.5
+    for p in picks:
+        roi[p] = True
+    rargs = ["--roi", save(tmp_path, "roi.npy", roi)]
+    runs = [(dict(fft="true"), []), (dict(fft="true", real_rad=5), split_args("2", "3", None)),
+            (dict(fft="true", real_rad=4, real_cx=11.5, real_cy=9),
+             split_args("2", "7", "600") + rargs)]
+    for kw, extra in runs:
+        res = run_udfs("pick", path, *nav, *params(**kw), *extra)
         frames = np.stack([data[p] for p in picks])
         assert np.array_equal(res["pick.intensity"], frames)
         m = real_mask((25, 30), kw.get("real_rad"), kw.get("real_cx"), kw.get("real_cy"))
         want = np.fft.fftshift(np.abs(np.fft.fft2(frames * m)), axes=(-2, -1))
         got = res["pick.fft"]
         assert got.dtype == np.float32 and got.shape == (3, 25, 30)
-        close(got, want, f"pick.fft {kw}", scale=want.max(axis=(-2, -1), keepdims=True))
+        close(got, want, f"pick.fft {kw} {extra}", scale=want.max(axis=(-2, -1), keepdims=True))
 
 
 # ---------------------------------------------------------------------------
@@ -500,16 +515,24 @@ def test_pick_fft(run_udfs, tmp_path):
 
 
 def read_csr(toml_path):
-    """Read a raw_csr dataset as LiberTEM describes it: the TOML names the
-    three files (relative to it) and their dtypes."""
-    conf = tomllib.loads(pathlib.Path(toml_path).read_text())
-    assert conf["params"]["filetype"] == "raw_csr"
-    c = conf["raw_csr"]
-    base = pathlib.Path(toml_path).parent
-    arrs = [np.fromfile(base / c[f"{k}_file"], dtype=np.dtype(c[f"{k}_dtype"]))
+    """Read a raw_csr dataset as LiberTEM's RawCSRDataSet does
+    (libertem/io/dataset/raw_csr.py: get_descriptor, get_nav_size, check):
+    [params] filetype (case-insensitive "raw_csr"), nav_shape, sig_shape;
+    the section named by filetype holds the three file names (joined to the
+    TOML's folder) and their numpy dtypes; the number of frames is
+    len(indptr) - 1."""
+    import os
+    with open(toml_path, "rb") as f:
+        conf = tomllib.load(f)
+    assert conf["params"]["filetype"].lower() == "raw_csr"
+    c = conf[conf["params"]["filetype"]]
+    base = os.path.dirname(str(toml_path))
+    arrs = [np.fromfile(os.path.join(base, c[f"{k}_file"]), dtype=np.dtype(c[f"{k}_dtype"]))
             for k in ("indptr", "indices", "data")]
     nav = tuple(conf["params"]["nav_shape"])
     sig = tuple(conf["params"]["sig_shape"])
+    assert len(arrs[0]) - 1 == int(np.prod(nav))
+    assert arrs[1].shape == arrs[2].shape
     m = scipy.sparse.csr_matrix((arrs[2], arrs[1], arrs[0]),
                                 shape=(int(np.prod(nav)), int(np.prod(sig))))
     m.check_format(full_check=True)
@@ -552,13 +575,17 @@ def test_count_known_electrons(run_udfs, tmp_path):
     assert m2.nnz == m.nnz + sum(len(x) for x in truth["xrays"])
 
 
+@pytest.mark.parametrize("dtype", ["<u2", "<f4"])
 @pytest.mark.parametrize("roi", ROIS, ids=["noroi", "rect", "file"])
-def test_count_oracle(run_udfs, tmp_path, roi):
-    """Noisy data with touching electrons and plateaus (integer values),
-    against the definition; frames outside the ROI are empty rows."""
+def test_count_oracle(run_udfs, tmp_path, roi, dtype):
+    """Noisy data with touching electrons and plateaus (integer values; in
+    float32, with a fraction added to part of the pixels), against the
+    definition; frames outside the ROI are empty rows."""
     rng = np.random.default_rng(12)
     data = rng.poisson(0.6, NAV + SIG).astype(np.uint16) * 50 + rng.integers(0, 3, NAV + SIG)
-    data = data.astype(np.uint16)
+    data = data.astype(dtype)
+    if data.dtype.kind == "f":
+        data += (rng.random(NAV + SIG) < 0.5) * rng.random(NAV + SIG).astype(np.float32)
     path = save(tmp_path, "d.npy", data)
     sel, rargs = roi_args(roi, tmp_path)
     for i, (threads, parts, tile) in enumerate(SPLITS):
@@ -575,6 +602,58 @@ def test_count_oracle(run_udfs, tmp_path, roi):
         n = np.diff(m.indptr)
         assert np.array_equal(ev if sel is None else ev[sel.ravel()],
                               n if sel is None else n[sel.ravel()])
+
+
+@pytest.mark.parametrize("dtype", ["<u2", "<f4"])
+@pytest.mark.parametrize("roi", ROIS, ids=["noroi", "rect", "file"])
+def test_count_threshold_oracle(run_udfs, tmp_path, roi, dtype):
+    """count_threshold samples frame floor(i * N / n_samples) for i <
+    n_samples, reads those in the ROI only, and gives the same numbers
+    whatever the threads, partitions and tiling."""
+    nav = (6, 7)
+    data, _ = gen_radial.electrons(nav, SIG)
+    data = data.astype(dtype)
+    path = save(tmp_path, "e.npy", data)
+    sel = None
+    rargs = []
+    if roi == "rect":
+        sel = roi_mask(nav, "rect:1,2,4,3")
+        rargs = ["--roi", "rect:1,2,4,3"]
+    elif roi == "file":
+        sel = np.random.default_rng(8).random(nav) < 0.5
+        rargs = ["--roi", save(tmp_path, "roi.npy", sel)]
+    n = int(np.prod(nav))
+    picked = [i * n // 9 for i in range(9)]
+    if sel is not None:
+        picked = [i for i in picked if sel.flat[i]]
+    assert len(picked) >= 2
+    want = threshold_oracle(data.reshape((n,) + SIG)[picked], nsigma=5, xray_nsigma=8,
+                            clip=2.5)
+    for threads, parts, tile in SPLITS:
+        res = run_udfs("count_threshold", path, *params(n_samples=9, nsigma=5, xray_nsigma=8,
+                                                        clip=2.5),
+                       *rargs, *split_args(threads, parts, tile))
+        assert int(res["count_threshold.num_frames"]) == len(picked)
+        for k, name in enumerate(["threshold", "xray", "mean", "std"]):
+            close(res[f"count_threshold.{name}"], want[k], f"{name} {threads},{parts},{tile}",
+                  rtol=1e-9)
+
+
+def test_count_file_names_are_escaped(run_udfs, tmp_path):
+    """A descriptor whose name needs TOML escapes (quote, backslash, tab)
+    still parses and names the right files."""
+    data = random_frames("<u2")
+    path = save(tmp_path, "d.npy", data)
+    out = tmp_path / 'we"ird\\na\tme.toml'
+    res = run_udfs("count", path, *params(threshold=30000, output=out))
+    m, nav, sig = read_csr(out)
+    assert (tmp_path / 'we"ird\\na\tme.indices.raw').is_file()
+    assert nav == NAV and sig == SIG
+    frames = data.reshape((-1,) + SIG)
+    for f in range(len(frames)):
+        assert np.array_equal(m.indices[m.indptr[f]:m.indptr[f + 1]],
+                              count_oracle(frames[f], 30000, np.inf)), f"frame {f}"
+    assert np.array_equal(res["count.events"].ravel(), np.diff(m.indptr))
 
 
 def test_count_empty_roi(run_udfs, tmp_path):
@@ -728,3 +807,71 @@ def test_doc_examples(tsr_bin, tsr_gen, tmp_path):
     dom = np.load(tmp_path / "fourier/radial_fourier.dominant.npy")[..., 0]
     assert np.isin(dom, [4, 6]).mean() > 0.8
     assert "events" in cp.stdout
+
+
+# ---------------------------------------------------------------------------
+# the examples of docs/analyses.md (the part on masks and com) run as written
+
+
+def test_doc_examples_masks_and_com(tsr_bin, tmp_path):
+    """The commands of the sections on `masks` and `com` (up to "Rings,
+    Fourier transforms, ...") run as written from the repository root, with
+    only their /tmp/ folder moved to the test's own; their results are those
+    of numpy's oracles (test_masks_ext.py, test_com.py) on the same files."""
+    import os
+    import re
+    import subprocess
+
+    import h5py
+    import test_com as tc
+    import test_masks_ext as tm
+    root = pathlib.Path(__file__).resolve().parents[2]
+    text = (root / "docs" / "analyses.md").read_text()
+    text = text[:text.index("\n## Rings, Fourier transforms, frame statistics")]
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    assert len(blocks) == 2, "examples not found"
+    script = "set -e\n" + "\n".join(blocks)
+    assert script.count("/tmp/") >= 10
+    script = script.replace("/tmp/", f"{tmp_path}/")
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([os.path.dirname(tsr_bin), "/usr/bin", env.get("PATH", "")])
+    assert os.path.basename(tsr_bin) == "tessera", tsr_bin
+    cp = subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True,
+                        text=True, timeout=300)
+    assert cp.returncode == 0, f"stdout: {cp.stdout[-2000:]}\nstderr: {cp.stderr[-2000:]}"
+
+    # masks: an anti-aliased disk, ring and polygon (area coverage)
+    scan = np.load(tmp_path / "scan.npy")
+    sig = scan.shape[2:]
+    want = tm.apply(scan, [tm.disk(sig, 24.4, 23.7, 6, aa=True),
+                           tm.ring(sig, 24.4, 23.7, 8, 20, aa=True),
+                           tm.poly_coverage([(10, 10), (38, 12), (30, 40)], sig)])
+    got = np.load(tmp_path / "masks" / "masks.intensity.npy")
+    assert got.shape == scan.shape[:2] + (3,)
+    for k in range(3):
+        tm.assert_close(got[..., k], want[..., k])
+    # the virtual bright field that follows the disk sees all of it everywhere
+    frames = np.load(tmp_path / "descan.npy")
+    shifts = np.load(tmp_path / "descan.shifts.npy")
+    bf = np.load(tmp_path / "descan-bf.npy")
+    assert bf.shape == frames.shape[:2] + (1,) and shifts.shape == frames.shape[:2] + (2,)
+    bf = bf[..., 0]
+    want = np.empty(bf.shape)
+    for idx in np.ndindex(*bf.shape):
+        dy, dx = shifts[idx]
+        m = tm.disk(frames.shape[2:], 24.6 + dx, 23.2 + dy, 7.5)
+        want[idx] = (frames[idx].astype(np.float64) * m).sum()
+    tm.assert_close(bf, want)
+    tm.assert_close(bf, frames.astype(np.float64).sum(axis=(2, 3)))
+
+    # com --guess: the rotation and flip the data were made with
+    truth = np.load(tmp_path / "dpc.truth.npz")
+    cy, cx, rot, flip = tc.parse_guess(cp.stdout)
+    assert flip and float(truth["flip_y"]) and tc.angle_diff(rot, 30.0) < 0.5, cp.stdout
+    dpc = np.load(tmp_path / "dpc.npy")
+    res = {f"com.{f.name[4:-4]}": np.load(f) for f in (tmp_path / "dpc").glob("com.*.npy")}
+    tc.check_all(res, tc.com_oracle(dpc, cy, cx, rot=rot, flip=flip))
+    # ... and the run with the parameters given, written to HDF5
+    with h5py.File(tmp_path / "dpc.h5", "r") as f:
+        res = {f"com.{k}": f["com"][k][()] for k in f["com"] if not k.endswith("_valid")}
+    tc.check_all(res, tc.com_oracle(dpc, 19.7, 20.4, r=12, rot=30.0, flip=True, regression=1))

@@ -74,7 +74,8 @@ static const tsr_param_def_t com_params[] = {
     {"flip_y", "bool", "false", "Flip the y component of the shifts before rotating.", false},
     {"regression", "int", "-1",
      "Flatten the field: -1 none, 0 subtract the mean, 1 subtract the mean and a linear plane "
-     "over the scan (least squares over the valid positions).",
+     "over the scan (least squares over the valid positions). The values are LiberTEM's "
+     "(RegressionOptions NO_REGRESSION, SUBTRACT_MEAN, SUBTRACT_LINEAR).",
      false},
 };
 #define N_PARAMS (sizeof com_params / sizeof com_params[0])

@@ -177,6 +177,22 @@ static void sink_close_files(count_sink_t *s, const count_state_t *st)
         }
 }
 
+/* A TOML basic string "name<suffix>": quotes, backslashes and control
+ * characters of the file name escaped, so any name gives a valid TOML. */
+static void toml_file_name(FILE *f, const char *name, const char *suffix)
+{
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c < 0x20 || *c == 0x7f)
+            fprintf(f, "\\u%04x", *c);
+        else
+            fputc(*c, f);
+    }
+    fprintf(f, "%s\"", suffix);
+}
+
 static void sink_write_toml(count_state_t *st, const tsr_udf_meta_t *m)
 {
     count_sink_t *s = &st->sink;
@@ -192,9 +208,13 @@ static void sink_write_toml(count_state_t *st, const tsr_udf_meta_t *m)
     for (int i = 0; i < m->nav_shape.ndim; i++)
         fprintf(f, "%s%lld", i ? ", " : "", (long long)m->nav_shape.dims[i]);
     fprintf(f, "]\nsig_shape = [%lld, %lld]\n\n[raw_csr]\n", (long long)st->h, (long long)st->w);
-    fprintf(f, "indptr_file = \"%s.indptr.raw\"\nindptr_dtype = \"%ci8\"\n", st->stem_name, e);
-    fprintf(f, "indices_file = \"%s.indices.raw\"\nindices_dtype = \"%ci4\"\n", st->stem_name, e);
-    fprintf(f, "data_file = \"%s.data.raw\"\ndata_dtype = \"|u1\"\n", st->stem_name);
+    fputs("indptr_file = ", f);
+    toml_file_name(f, st->stem_name, ".indptr.raw");
+    fprintf(f, "\nindptr_dtype = \"%ci8\"\nindices_file = ", e);
+    toml_file_name(f, st->stem_name, ".indices.raw");
+    fprintf(f, "\nindices_dtype = \"%ci4\"\ndata_file = ", e);
+    toml_file_name(f, st->stem_name, ".data.raw");
+    fputs("\ndata_dtype = \"|u1\"\n", f);
     if (ferror(f) | (fclose(f) != 0))
         sink_fail(s, "count: cannot write '%s': %s", st->toml);
 }

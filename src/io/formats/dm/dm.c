@@ -71,6 +71,8 @@ static int probe(const char *path, const uint8_t *head, size_t n)
 {
     const char *dot = strrchr(path, '.');
     bool ext = dot && (!strcasecmp(dot, ".dm3") || !strcasecmp(dot, ".dm4"));
+    if (dot && !strcasecmp(dot, ".gtg"))
+        return 0; /* a DM tag file without images: the K2 IS sidecar (k2is) */
     if (n >= 27) {
         uint64_t v = be_n(head, 4);
         int w = v == 4 ? 8 : 4, root = 4 + w + 4;

@@ -807,8 +807,6 @@ static json_t *head_json(const mib_head_t *h, int64_t depth)
     return o;
 }
 
-static const tsr__reader_def_t mib_raw_def;
-
 static int open_mib(tsr__open_args_t *a)
 {
     tsr_dataset_t *ds = a->ds;
@@ -928,7 +926,7 @@ static int open_mib(tsr__open_args_t *a)
         ds->dtype = st->geom.out_es == 1 ? TSR_U8 : st->geom.out_es == 2 ? TSR_U16 : TSR_U32;
         ds->big_endian = false;
         sig = (tsr_shape_t){.ndim = 2, .dims = {st->geom.out_h, st->geom.out_w}};
-        ds->fmt = &mib_raw_def;
+        ds->read = read_raw; /* RAW: the decoder; else the shared strided reader */
     } else {
         ds->dtype = h0->type[2] == '8' ? TSR_U8 : h0->type[1] == '1' ? TSR_U16 : TSR_U32;
         ds->big_endian = ds->dtype != TSR_U8;
@@ -985,15 +983,16 @@ done:
     return rc;
 }
 
-#define MIB_DEF_FIELDS                                                                           \
-    .abi_version = TSR_READER_ABI_VERSION, .name = "mib",                                        \
-    .description = "Quantum Detectors Merlin MIB (.mib frames, optional .hdr): U08/U16/U32 and " \
-                   "RAW 1/6/12/24-bit, single chip and 2x2 quad",                                \
-    .extensions = exts, .caps = TSR_CAP_RANDOM_ACCESS | TSR_CAP_MMAP, .params = params,          \
-    .n_params = N_PARAMS, .probe = probe, .open = open_mib, .close = close_mib
-
-const tsr__reader_def_t tsr__format_mib = {MIB_DEF_FIELDS};
-
-/* The same format with the RAW decoder: open switches a RAW dataset to it,
- * so that non-RAW files keep the shared strided reader. */
-static const tsr__reader_def_t mib_raw_def = {MIB_DEF_FIELDS, .read = read_raw};
+const tsr__reader_def_t tsr__format_mib = {
+    .abi_version = TSR_READER_ABI_VERSION,
+    .name = "mib",
+    .description = "Quantum Detectors Merlin MIB (.mib frames, optional .hdr): U08/U16/U32 and "
+                   "RAW 1/6/12/24-bit, single chip and 2x2 quad",
+    .extensions = exts,
+    .caps = TSR_CAP_RANDOM_ACCESS | TSR_CAP_MMAP,
+    .params = params,
+    .n_params = N_PARAMS,
+    .probe = probe,
+    .open = open_mib,
+    .close = close_mib,
+};
