@@ -385,6 +385,9 @@ typedef struct tsr_udf_meta {
      * ROI-compressed order of nav buffers. */
     int64_t part_start, part_end;
     int64_t row_start, rows;
+    /* The dataset stores sparse frames (e.g. raw_csr): a UDF that accepts
+     * sparse tiles (tsr_udf_init_t.accepts_sparse) may receive them. */
+    bool sparse;
 } tsr_udf_meta_t;
 
 /* A tile, lent to the UDF for the length of one callback.  The frames are
@@ -396,15 +399,34 @@ typedef struct tsr_udf_meta {
  * process_partition the tile holds all selected frames of the partition,
  * packed (with a ROI they need not be consecutive nav positions; meta->roi
  * and part_start tell which they are), and nav_index is the first one. */
+typedef struct tsr_sparse_rows tsr_sparse_rows_t;
+
 typedef struct tsr_tile {
-    const void *data; /* depth × sig_len elements, C order */
+    const void *data; /* depth × sig_len elements, C order; NULL if sparse */
     tsr_dtype_t dtype;
     int64_t depth;
     int64_t nav_index; /* flat nav index of the first frame */
     int64_t row;       /* ROI-compressed row of the first frame in the run */
     int64_t sig_start;
     int64_t sig_len;
+    /* NULL for a dense tile.  Else the tile is sparse: data is NULL and the
+     * frames are these compressed sparse rows.  Only process_tile of a UDF
+     * that set tsr_udf_init_t.accepts_sparse ever sees a sparse tile. */
+    const tsr_sparse_rows_t *sparse;
 } tsr_tile_t;
+
+/* The frames of a sparse tile as compressed sparse rows (CSR, the layout of
+ * scipy.sparse.csr_matrix), lent with the tile.  Frame f of the tile (f <
+ * depth) holds the values [indptr[f], indptr[f + 1]); value e is at pixel
+ * sig_start + indices[e] of the frame and every pixel not listed is zero.
+ * Within a frame, pixels come in no particular order and may repeat (the
+ * values of a repeated pixel add up, as scipy's toarray() does).  Explicit
+ * zeros may be stored. */
+struct tsr_sparse_rows {
+    const int64_t *indptr;  /* depth + 1 entries, indptr[0] == 0 */
+    const int64_t *indices; /* indptr[depth] entries, each in [0, sig_len) */
+    const void *values;     /* indptr[depth] elements of the tile's dtype */
+};
 
 typedef struct tsr__call_priv tsr__call_priv_t;
 
@@ -456,6 +478,13 @@ typedef struct tsr_udf_init {
      * reads, or whole frames when excluded pixels are patched): the UDF
      * ignores them. */
     int64_t sig_rows_start, sig_rows_end;
+    /* Optional, TSR_METHOD_TILE only: process_tile also accepts sparse
+     * tiles (tsr_tile_t.sparse).  A run hands sparse tiles to its UDFs only
+     * when the dataset is sparse (meta->sparse), no corrections apply and
+     * EVERY UDF of the run accepts them; otherwise the reader densifies the
+     * frames and every UDF gets dense tiles, as always.  A UDF that sets this
+     * must handle both kinds. */
+    bool accepts_sparse;
     char errmsg[256];
 } tsr_udf_init_t;
 

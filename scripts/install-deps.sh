@@ -6,8 +6,8 @@
 # or with sudo available.  Usage: scripts/install-deps.sh [build|test|all]
 set -euo pipefail
 
-build_pkgs=(cmake make gcc pkg-config libjansson-dev libpng-dev libtiff-dev libhdf5-dev zlib1g-dev liblz4-dev libzstd-dev liburing-dev libkissfft-dev python3-dev)
-test_pkgs=(clang clang-format libclang-rt-14-dev libcmocka-dev python3-numpy python3-h5py python3-pytest python3-mrcfile python3-hyperspy python3-venv python3-pip python3-setuptools python3-wheel python3-hdf5plugin bitshuffle hdf5-filter-plugin python3-zstandard)
+build_pkgs=(cmake make gcc pkg-config libjansson-dev libpng-dev libtiff-dev libhdf5-dev zlib1g-dev liblz4-dev libzstd-dev liburing-dev libkissfft-dev python3-dev libblosc-dev)
+test_pkgs=(clang clang-format libclang-rt-14-dev libcmocka-dev python3-numpy python3-h5py python3-pytest python3-mrcfile python3-hyperspy python3-venv python3-pip python3-setuptools python3-wheel python3-hdf5plugin bitshuffle hdf5-filter-plugin python3-zstandard python3-zarr python3-numcodecs python3-scipy)
 
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

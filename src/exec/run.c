@@ -10,6 +10,13 @@
  * buffers under the run lock (merges are serialized; UDFs need no lock) and
  * marks the partition's frames in the damage mask.
  *
+ * Sparse runs: when the dataset stores sparse frames, no corrections apply
+ * and every UDF accepts sparse tiles, tiles are read with
+ * tsr__dataset_read_sparse and lent as compressed sparse rows (one value
+ * array per input dtype, sharing indptr and indices); their depth follows
+ * the stored values per frame, not the dense frame size.  Otherwise the
+ * format densifies, and nothing else differs.
+ *
  * Lock order: run->lock only (the executor's own lock is never held while
  * taking it).  Workers touch run->global and run->damage only under it.
  */
@@ -39,14 +46,22 @@ static void report(void *target, int code, const char *msg)
 
 typedef struct worker {
     tsr__io_t io;
-    void *bufs[TSR_DTYPE_COUNT]; /* tile buffer per distinct dtype */
-    void *native;                /* native read buffer when several dtypes */
-    tsr__bufset_t *partials;     /* per UDF */
-    void **task_state;           /* per UDF */
-    tsr_udf_meta_t *meta;        /* per UDF, with task fields */
+    void *bufs[TSR_DTYPE_COUNT]; /* tile buffer per distinct dtype (dense runs) */
+    /* sparse runs: rows in the dataset's dtype, and the values converted
+     * to each other distinct dtype */
+    tsr__sparse_t sp;
+    void *svals[TSR_DTYPE_COUNT];
+    size_t svals_cap[TSR_DTYPE_COUNT];
+    void *native;            /* native read buffer when several dtypes */
+    tsr__bufset_t *partials; /* per UDF */
+    void **task_state;       /* per UDF */
+    tsr_udf_meta_t *meta;    /* per UDF, with task fields */
     tsr__call_priv_t priv;
     char err[TSR__ERRMSG_MAX];
 } worker_t;
+
+/* The deepest sparse tile: frames whose rows are read and lent at once. */
+#define SPARSE_MAX_DEPTH 4096
 
 static int64_t block_frames(const tsr_run_t *run)
 {
@@ -64,9 +79,12 @@ static void worker_free(tsr_run_t *run, worker_t *w)
         return;
     tsr_ctx_t *ctx = run->ctx;
     tsr__io_destroy(&w->io);
-    for (int k = 0; k < run->n_dts; k++)
+    for (int k = 0; k < run->n_dts; k++) {
         tsr__free_aligned(ctx, w->bufs[k]);
+        tsr__free(ctx, w->svals[k]);
+    }
     tsr__free_aligned(ctx, w->native);
+    tsr__sparse_free(ctx, &w->sp);
     if (w->partials)
         for (int u = 0; u < run->n_udfs; u++)
             tsr__bufset_free(ctx, &w->partials[u]);
@@ -88,12 +106,14 @@ static int worker_init(void *ud, int index, void **out)
     w->priv.report = report;
     w->priv.target = run;
     int64_t frames = block_frames(run), band = band_pixels(run);
+    if (run->sparse) /* sparse tiles: buffers grow with the values read */
+        frames = 0;
     for (int k = 0; k < run->n_dts; k++) {
         size_t n = (size_t)frames * (size_t)band * tsr_dtype_size(run->dts[k]);
         if (!(w->bufs[k] = tsr__malloc_aligned(ctx, n ? n : 1)))
             goto oom;
     }
-    if (run->n_dts > 1) {
+    if (run->n_dts > 1 && !run->sparse) {
         size_t n = (size_t)frames * (size_t)band * tsr_dtype_size(run->ds->dtype);
         if (!(w->native = tsr__malloc_aligned(ctx, n ? n : 1)))
             goto oom;
@@ -210,7 +230,8 @@ static int dispatch(tsr_run_t *run, worker_t *w, const tsr__part_t *part, int64_
                             f0 + i,
                             part->row_start + prow + i,
                             s0,
-                            len};
+                            len,
+                            NULL};
             tsr__bufset_views(inst, &w->partials[u], prow + i, per, s0, len, views);
             make_call(run, w, u, views, &c);
             int rc = inst->method == TSR_METHOD_FRAME ? inst->def->process_frame(&c, &t)
@@ -218,6 +239,56 @@ static int dispatch(tsr_run_t *run, worker_t *w, const tsr__part_t *part, int64_
             if (rc < 0)
                 return call_failed(run, u, rc, "processing");
         }
+    }
+    return 0;
+}
+
+/* Sparse runs: read frames [f0, f0+n) × pixels [s0, s0+len) as rows, and
+ * their values in every dtype of the run; rows[k] describe dtype k's. */
+static int read_sparse_block(tsr_run_t *run, worker_t *w, int64_t f0, int64_t n, int64_t s0,
+                             int64_t len, tsr_sparse_rows_t *rows)
+{
+    tsr_dtype_t nd = run->ds->dtype;
+    int rc = tsr__dataset_read_sparse(run->ds, &w->io, f0, n, s0, len, nd, &w->sp, w->err,
+                                      sizeof w->err);
+    if (rc)
+        return rc;
+    for (int k = 0; k < run->n_dts; k++) {
+        tsr_dtype_t dt = run->dts[k];
+        rows[k] = (tsr_sparse_rows_t){w->sp.indptr, w->sp.indices, w->sp.values};
+        if (dt == nd)
+            continue;
+        size_t bytes = (size_t)w->sp.nnz * tsr_dtype_size(dt);
+        if (bytes > w->svals_cap[k]) {
+            void *p = tsr__realloc(run->ctx, w->svals[k], bytes);
+            if (!p)
+                return tsr__seterr(w->err, sizeof w->err, TSR_ENOMEM,
+                                   "out of memory for %lld sparse values", (long long)w->sp.nnz);
+            w->svals[k] = p;
+            w->svals_cap[k] = bytes;
+        }
+        tsr__convert(w->svals[k], dt, w->sp.values, nd, false, (size_t)w->sp.nnz);
+        rows[k].values = w->svals[k];
+    }
+    return 0;
+}
+
+/* Give a sparse tile to every UDF (all TILE UDFs that accept them). */
+static int dispatch_sparse(tsr_run_t *run, worker_t *w, const tsr__part_t *part, int64_t f0,
+                           int64_t n, int64_t prow, int64_t s0, int64_t len,
+                           const tsr_sparse_rows_t *rows)
+{
+    tsr_view_t views[TSR_UDF_MAX_BUFFERS];
+    for (int u = 0; u < run->n_udfs; u++) {
+        const tsr__udf_inst_t *inst = &run->insts[u];
+        int k = dtype_slot(run, inst->input_dtype);
+        tsr_tile_t t = {NULL, inst->input_dtype, n, f0, part->row_start + prow, s0, len, &rows[k]};
+        tsr__bufset_views(inst, &w->partials[u], prow, n, s0, len, views);
+        tsr_udf_call_t c;
+        make_call(run, w, u, views, &c);
+        int rc = inst->def->process_tile(&c, &t);
+        if (rc < 0)
+            return call_failed(run, u, rc, "processing");
     }
     return 0;
 }
@@ -292,10 +363,23 @@ static int process_part_tiles(tsr_run_t *run, worker_t *w, const tsr__part_t *pa
     tile_it_t it = {0};
     tile_pos_t cur, next;
     bool have = tile_next(run, part, &it, &cur);
+    tsr_sparse_rows_t rows[TSR_DTYPE_COUNT];
     while (have) {
         if (atomic_load(&run->cancel))
             return TSR_ECANCELED;
-        int rc = read_block(run, w, cur.f0, cur.n, 0, cur.s0, cur.len, true, ptrs);
+        int rc;
+        if (run->sparse) {
+            if ((rc = read_sparse_block(run, w, cur.f0, cur.n, cur.s0, cur.len, rows)) ||
+                (rc =
+                     dispatch_sparse(run, w, part, cur.f0, cur.n, cur.prow, cur.s0, cur.len, rows)))
+                return rc;
+            have = tile_next(run, part, &it, &next);
+            if (cur.last_band)
+                atomic_fetch_add(&run->frames_done, cur.n);
+            cur = next;
+            continue;
+        }
+        rc = read_block(run, w, cur.f0, cur.n, 0, cur.s0, cur.len, true, ptrs);
         if (rc)
             return rc;
         /* start reading the next tile (io_uring) while this one is processed */
@@ -345,7 +429,7 @@ static int process_part_whole(tsr_run_t *run, worker_t *w, const tsr__part_t *pa
         int k = dtype_slot(run, inst->input_dtype);
         int64_t first = part->nav_start;
         next_span(run, &first, part->nav_end, &span);
-        tsr_tile_t t = {ptrs[k], inst->input_dtype, prow, first, part->row_start, 0, len};
+        tsr_tile_t t = {ptrs[k], inst->input_dtype, prow, first, part->row_start, 0, len, NULL};
         tsr__bufset_views(inst, &w->partials[u], 0, prow, 0, len, views);
         tsr_udf_call_t c;
         make_call(run, w, u, views, &c);
@@ -582,6 +666,7 @@ int tsr_run_start(tsr_ctx_t *ctx, tsr_dataset_t *ds, tsr_udf_t *const *udfs, siz
     meta.nav_shape = ds->nav;
     meta.sig_shape = ds->sig;
     meta.dataset_dtype = ds->dtype;
+    meta.sparse = ds->fmt->read_sparse != NULL;
     meta.roi = opts ? opts->roi : NULL;
     meta.roi_count = run->nav_size;
     if (meta.roi) {
@@ -621,6 +706,10 @@ int tsr_run_start(tsr_ctx_t *ctx, tsr_dataset_t *ds, tsr_udf_t *const *udfs, siz
     }
     if (run->corr.n_excluded)
         ti.full_frames = true;
+    /* sparse tiles: only if every UDF takes them and nothing densifies */
+    run->sparse = meta.sparse && !corr_on && !run->partition_mode;
+    for (int u = 0; u < run->n_udfs; u++)
+        run->sparse = run->sparse && run->insts[u].accepts_sparse;
     /* the band of sig rows every UDF reads (all rows if one reads all) */
     int64_t rows = ds->sig.dims[0], row_px = run->sig_size / rows, r0 = rows, r1 = 0;
     for (int u = 0; u < run->n_udfs; u++) {
@@ -642,7 +731,21 @@ int tsr_run_start(tsr_ctx_t *ctx, tsr_dataset_t *ds, tsr_udf_t *const *udfs, siz
     run->sig_hi = r1 * row_px;
     ti.sig.dims[0] = r1 - r0;
     ti.elem_bytes = widest;
-    tsr__tiling_negotiate(&ti, &run->tiling);
+    if (run->sparse) {
+        /* whole frames of the band, as deep as the stored values of a frame
+         * (an index and a value each, on average) fit the budget */
+        int64_t per_frame = ds->image_count > 0 ? ds->nnz / ds->image_count + 1 : 1;
+        ti.sig = (tsr_shape_t){.ndim = 1, .dims = {per_frame}};
+        ti.elem_bytes = widest + sizeof(int64_t);
+        ti.full_frames = true;
+        ti.base_depth = 0;
+        tsr__tiling_negotiate(&ti, &run->tiling);
+        run->tiling.rows = r1 - r0;
+        if (run->tiling.depth > SPARSE_MAX_DEPTH)
+            run->tiling.depth = SPARSE_MAX_DEPTH;
+    } else {
+        tsr__tiling_negotiate(&ti, &run->tiling);
+    }
 
     /* partitions */
     int64_t frame_bytes = run->sig_size * (int64_t)tsr_dtype_size(ds->dtype);

@@ -29,6 +29,7 @@ struct tsr_run {
     tsr_dtype_t dts[TSR_DTYPE_COUNT];
     int n_dts;
     bool partition_mode;
+    bool sparse; /* tiles are lent as sparse rows (see run.c) */
     tsr__tiling_t tiling;
     tsr__part_t *parts;
     int64_t n_parts, max_part_rows;

@@ -65,6 +65,19 @@ typedef struct tsr__io {
     } ahead;
 } tsr__io_t;
 
+/* Sparse frames as compressed sparse rows (the engine's side of
+ * tsr_sparse_rows_t): a per-worker buffer that tsr__dataset_read_sparse
+ * fills and reuses.  Row r holds the values [indptr[r], indptr[r+1]) at
+ * pixels indices[] relative to the requested sig0. */
+typedef struct tsr__sparse {
+    int64_t rows, nnz;
+    tsr_dtype_t dtype; /* of values */
+    int64_t *indptr;   /* rows + 1 */
+    int64_t *indices;  /* nnz */
+    void *values;      /* nnz elements of dtype, host byte order */
+    size_t rows_cap, nnz_cap, values_cap;
+} tsr__sparse_t;
+
 /* What a reader's open receives and fills in. */
 typedef struct tsr__open_args {
     tsr_ctx_t *ctx;
@@ -96,6 +109,14 @@ typedef struct tsr__reader_def {
     int (*read)(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n, int64_t sig0,
                 int64_t siglen, tsr_dtype_t dt, void *out, char *err, size_t errlen);
     void (*close)(tsr_dataset_t *ds);
+    /* Optional, for formats that store sparse frames: append images [img0,
+     * img0+n) (all inside the file) to sp as rows holding their stored
+     * values at pixels [sig0, sig0+siglen) (indices relative to sig0),
+     * converted to dt (sp->dtype), with tsr__sparse_reserve.  A format with
+     * read_sparse still provides read (dense tiles, for the UDFs that need
+     * them). */
+    int (*read_sparse)(const tsr_dataset_t *ds, tsr__io_t *io, int64_t img0, int64_t n,
+                       int64_t sig0, int64_t siglen, tsr__sparse_t *sp, char *err, size_t errlen);
 } tsr__reader_def_t;
 
 struct tsr_dataset {
@@ -120,6 +141,9 @@ struct tsr_dataset {
     /* tiling constraints of the format: tiles hold a multiple of base_depth
      * frames and of base_rows rows of the first sig dimension (0 = any) */
     int64_t base_depth, base_rows;
+    /* sparse formats (fmt->read_sparse): the number of stored values of all
+     * images, to size sparse tiles (0 = unknown) */
+    int64_t nnz;
     /* optional: read images with this instead of fmt->read or the segments;
      * set by a reader's open when its files differ in layout (dm: frames
      * stored contiguously or gathered; mib: RAW or not; hdf5: chunked or
@@ -147,6 +171,21 @@ const tsr__reader_def_t *tsr__reader_find(const char *name);
 int tsr__dataset_read(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, int64_t n,
                       int64_t sig0, int64_t siglen, tsr_dtype_t dt, void *out, const void **direct,
                       char *err, size_t errlen);
+
+/* Sparse reads (src/io/sparse.c).  read_sparse is the sparse counterpart
+ * of tsr__dataset_read: sp is emptied, then receives n rows for frames
+ * [frame0, frame0+n) (sync_offset applied; frames outside the stored images
+ * are empty rows), values as dt.  Only for datasets whose format has
+ * read_sparse.  Thread-safe: each thread passes its own io and sp. */
+int tsr__dataset_read_sparse(const tsr_dataset_t *ds, tsr__io_t *io, int64_t frame0, int64_t n,
+                             int64_t sig0, int64_t siglen, tsr_dtype_t dt, tsr__sparse_t *sp,
+                             char *err, size_t errlen);
+/* Make room for `rows` more rows and `nnz` more values in sp; TSR_ENOMEM or
+ * TSR_EOVERFLOW. */
+int tsr__sparse_reserve(tsr_ctx_t *ctx, tsr__sparse_t *sp, int64_t rows, int64_t nnz);
+/* Append k empty rows (room must be reserved). */
+void tsr__sparse_empty_rows(tsr__sparse_t *sp, int64_t k);
+void tsr__sparse_free(tsr_ctx_t *ctx, tsr__sparse_t *sp);
 
 /* I/O backends (src/io/backend.c).  io_init resolves TSR_IO_AUTO for the
  * dataset and falls back where a backend is unavailable. */

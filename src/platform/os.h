@@ -105,6 +105,8 @@ int tsr__rename_replace(const char *from, const char *to);
 int tsr__dir_each(const char *dir, int (*fn)(void *arg, const char *name), void *arg);
 /* Whether path names an existing regular file (following links). */
 bool tsr__path_is_file(const char *path);
+/* Whether path names a directory (following symbolic links). */
+bool tsr__is_dir(const char *path);
 
 /* ==== run-time library loading (posix/dl.c) ============================ */
 /* Used to open optional dependencies (libhdf5, libtiff) on first use

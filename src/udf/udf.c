@@ -185,6 +185,7 @@ int tsr__udf_inst_init(tsr_ctx_t *ctx, tsr__udf_inst_t *inst, const tsr_udf_t *u
     inst->meta.input_dtype = inst->input_dtype;
     inst->method = m;
     inst->tile_depth = in.tile_depth > 0 ? in.tile_depth : 0;
+    inst->accepts_sparse = in.accepts_sparse && m == TSR_METHOD_TILE;
     int64_t rows = meta->sig_shape.dims[0];
     if (in.sig_rows_start != 0 || in.sig_rows_end != 0) {
         if (in.sig_rows_start < 0 || in.sig_rows_end <= in.sig_rows_start || in.sig_rows_end > rows)

@@ -35,6 +35,7 @@ typedef struct tsr__udf_inst {
     int64_t *frames_needed;
     int64_t n_frames_needed;
     int64_t rows_start, rows_end; /* sig rows read; 0, 0 = all */
+    bool accepts_sparse;          /* TILE UDF that takes sparse tiles */
     tsr_udf_meta_t meta;          /* run-level fields */
     bool initialized;
 } tsr__udf_inst_t;

@@ -76,6 +76,12 @@ int tsr__rename_replace(const char *from, const char *to)
     return rename(from, to);
 }
 
+bool tsr__is_dir(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int tsr__dir_each(const char *dir, int (*fn)(void *arg, const char *name), void *arg)
 {
     DIR *d = opendir(dir && *dir ? dir : ".");

@@ -45,6 +45,12 @@
  * sub-pixel shifts), or reads a file mask moved by the whole-pixel
  * shift nearest (dy, dx), and takes the dot product with the frame's row.
  *
+ * Sparse datasets (meta->sparse): with use_sparse=auto every mask takes
+ * the dense layout, whose pixel-major weights let each stored value of a
+ * sparse tile meet its row of weights directly (one multiply-add per value
+ * and mask, in float64); the UDF then accepts sparse tiles.  With
+ * use_sparse=true, or with shifts, it gets dense tiles.
+ *
  * Complex data are rejected with TSR_EUNSUPPORTED for now.
  */
 #include "io/formats/npy/npy.h"
@@ -585,6 +591,8 @@ static int masks_init(tsr_udf_init_t *init)
         if (tsr__parse_bool(v, &aa, err, sizeof err, "masks: antialiased") < 0)
             return tsr__builtin_init_fail(init, TSR_EINVAL, "%s", err);
     }
+    if (meta->sparse && mode == SPARSE_AUTO)
+        mode = SPARSE_OFF; /* pixel-major weights for sparse tiles */
     for (size_t i = 0; i < tsr_params_count(p); i++) {
         const char *k, *v;
         if (tsr_params_at(p, i, &k, &v) == 0 && strcmp(k, "mask") == 0)
@@ -703,6 +711,7 @@ static int masks_init(tsr_udf_init_t *init)
     tsr__builtin_declare(init, "intensity", TSR_KIND_NAV, out, 0, 1, &n);
     init->input_dtype = st->shifted ? TSR_F32 : TSR_DTYPE_NATIVE;
     init->method = TSR_METHOD_TILE;
+    init->accepts_sparse = meta->sparse && st->ns == 0 && !st->shifted;
     /* Many dense masks: their weights (npix × ld float32) no longer fit in
      * the caches and are streamed once per tile, so deeper tiles read them
      * for more frames (64 masks of 256 × 256: 32 frames per tile instead of
@@ -815,6 +824,49 @@ static void group_products(const masks_state_t *st, masks_task_t *ts, const unsi
     }
 }
 
+/* Sparse tile, every mask dense: acc[j] = Σ value · dm[pixel * ld + j]
+ * per frame, in float64, added to the frame's results. */
+#define MASKS_SPARSE(DT, T)                                                 \
+    case DT: {                                                              \
+        const T *v = (const T *)sp->values;                                 \
+        for (int64_t e = sp->indptr[f]; e < sp->indptr[f + 1]; e++) {       \
+            const double x = (double)v[e];                                  \
+            const float *w = st->dm + (t->sig_start + sp->indices[e]) * ld; \
+            for (int64_t j = 0; j < nd; j++)                                \
+                acc[j] += x * (double)w[j];                                 \
+        }                                                                   \
+        break;                                                              \
+    }
+
+static int masks_process_sparse(const tsr_udf_call_t *c, const tsr_tile_t *t)
+{
+    const masks_state_t *st = c->state;
+    masks_task_t *ts = c->task_state;
+    const tsr_view_t *ov = &c->bufs[BUF_INTENSITY];
+    const tsr_sparse_rows_t *sp = t->sparse;
+    const int64_t n = st->n, nd = st->nd, ld = st->ld;
+    if (st->ns != 0 || !tsr__dtype_valid(t->dtype) || tsr__dtype_is_complex(t->dtype))
+        return tsr_udf_error(c, TSR_EUNSUPPORTED,
+                             "masks: cannot apply run masks to sparse %s tiles",
+                             tsr_dtype_name(t->dtype));
+    double *acc = ts->dacc; /* nd of FRAME_GROUP × nd */
+    for (int64_t f = 0; f < t->depth; f++) {
+        memset(acc, 0, (size_t)nd * sizeof *acc);
+        switch (t->dtype) {
+            TSR__BUILTIN_REAL_TYPES(MASKS_SPARSE)
+        default: break;
+        }
+        for (int64_t j = 0; j < nd; j++) {
+            if (ov->dtype == TSR_F32)
+                ((float *)ov->data)[f * n + st->dcol[j]] += (float)acc[j];
+            else
+                ((double *)ov->data)[f * n + st->dcol[j]] += acc[j];
+        }
+    }
+    return 0;
+}
+#undef MASKS_SPARSE
+
 /* Σ a[i]·m[i] in float64, a float32 or float64. */
 static double dot_row(const void *a, tsr_dtype_t dt, const float *restrict m, int64_t n)
 {
@@ -894,6 +946,8 @@ static int masks_process_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
     const masks_state_t *st = c->state;
     masks_task_t *ts = c->task_state;
     const tsr_view_t *ov = &c->bufs[BUF_INTENSITY];
+    if (t->sparse)
+        return masks_process_sparse(c, t);
     if (t->dtype != st->in)
         return tsr_udf_error(c, TSR_EUNSUPPORTED, "masks: expected %s tiles, got %s",
                              tsr_dtype_name(st->in), tsr_dtype_name(t->dtype));

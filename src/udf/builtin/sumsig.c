@@ -23,6 +23,10 @@
  *    accumulated as (re, im) float64 pairs in the private NAV buffer
  *    `intensity_acc` (extra_shape (2,)) and rounded in finalize.
  *
+ * Sparse tiles (tsr_tile_t.sparse, real data only): the stored values of
+ * each frame are summed in the same accumulator types (exactly for
+ * integers; float64 in order for floats).
+ *
  * The kernels are instantiated for the baseline and for AVX2 (builtin.h,
  * tsr__builtin_isa), chosen by CPU; both give the same bits.
  *
@@ -147,6 +151,38 @@ static bool sumsig_row(const void *row, tsr_dtype_t dt, int64_t n, double *out)
     return sumsig_row_portable(row, dt, n, out);
 }
 
+/* Sparse tile: out[f] += the sum of frame f's stored values. */
+#define SUMSIG_SPARSE(DT, T, A)                                         \
+    case DT: {                                                          \
+        const T *v = (const T *)sp->values;                             \
+        for (int64_t f = 0; f < depth; f++) {                           \
+            A acc = 0;                                                  \
+            for (int64_t e = sp->indptr[f]; e < sp->indptr[f + 1]; e++) \
+                acc += (A)v[e];                                         \
+            out[f] += (double)acc;                                      \
+        }                                                               \
+        return true;                                                    \
+    }
+
+static bool sumsig_sparse(double *out, const tsr_sparse_rows_t *sp, tsr_dtype_t dt, int64_t depth)
+{
+    switch (dt) {
+        SUMSIG_SPARSE(TSR_U8, uint8_t, uint64_t)
+        SUMSIG_SPARSE(TSR_BOOL, uint8_t, uint64_t)
+        SUMSIG_SPARSE(TSR_U16, uint16_t, uint64_t)
+        SUMSIG_SPARSE(TSR_U32, uint32_t, uint64_t)
+        SUMSIG_SPARSE(TSR_U64, uint64_t, uint64_t)
+        SUMSIG_SPARSE(TSR_I8, int8_t, int64_t)
+        SUMSIG_SPARSE(TSR_I16, int16_t, int64_t)
+        SUMSIG_SPARSE(TSR_I32, int32_t, int64_t)
+        SUMSIG_SPARSE(TSR_I64, int64_t, int64_t)
+        SUMSIG_SPARSE(TSR_F32, float, double)
+        SUMSIG_SPARSE(TSR_F64, double, double)
+    default: return false;
+    }
+}
+#undef SUMSIG_SPARSE
+
 /* ---- callbacks --------------------------------------------------------- */
 
 enum { BUF_INTENSITY = 0, BUF_ACC = 1 };
@@ -168,12 +204,20 @@ static int sumsig_init(tsr_udf_init_t *init)
     }
     init->input_dtype = TSR_DTYPE_NATIVE;
     init->method = TSR_METHOD_TILE;
+    init->accepts_sparse = !tsr__dtype_is_complex(dt);
     init->state = NULL;
     return 0;
 }
 
 static int sumsig_process_tile(const tsr_udf_call_t *c, const tsr_tile_t *t)
 {
+    if (t->sparse) {
+        if (c->n_bufs == 1 &&
+            sumsig_sparse((double *)c->bufs[BUF_INTENSITY].data, t->sparse, t->dtype, t->depth))
+            return 0;
+        return tsr_udf_error(c, TSR_EUNSUPPORTED, "sumsig: cannot add sparse %s tiles",
+                             tsr_dtype_name(t->dtype));
+    }
     size_t es = tsr_dtype_size(t->dtype);
     const char *base = (const char *)t->data;
     if (c->n_bufs == 1) {
