@@ -7,7 +7,8 @@
 # target, default 60), clean.
 # make bench: build, then the benchmark against its baselines (bench/run.py; options in
 # BENCH_ARGS), then Python against the CLI (bench/python_bench.py), the HDF5 reader
-# (bench/hdf5_bench.py) and K2IS / FRMS6 (bench/k2frms_bench.py), each against baselines
+# (bench/hdf5_bench.py), K2IS / FRMS6 (bench/k2frms_bench.py) and Zarr / raw CSR
+# (bench/zarr_csr_bench.py), each against baselines
 # measured in the same run.
 # make python-venv: a venv (VENV, default $(BUILD)/venv, with the system's packages) with the
 # `tessera` Python package installed offline by pip from ./python (docs/python.md).
@@ -99,6 +100,7 @@ bench: build
 	/usr/bin/python3 bench/python_bench.py --build $(BUILD) --threads 2
 	/usr/bin/python3 bench/hdf5_bench.py --build $(BUILD)
 	/usr/bin/python3 bench/k2frms_bench.py --build $(BUILD)
+	/usr/bin/python3 bench/zarr_csr_bench.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(DEMO)
