@@ -102,7 +102,7 @@ static int worker_init(void *ud, int index, void **out)
     worker_t *w = tsr__calloc(ctx, 1, sizeof *w);
     if (!w)
         goto oom;
-    tsr__io_init(&w->io, ctx, run->ds);
+    tsr__io_init_for(&w->io, ctx, run->ds, run->sig_lo == 0 && run->sig_hi == run->sig_size);
     w->priv.report = report;
     w->priv.target = run;
     int64_t frames = block_frames(run), band = band_pixels(run);
