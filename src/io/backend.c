@@ -63,8 +63,11 @@ void tsr__io_release(tsr__io_t *io)
 }
 
 /* Mapped bytes this worker has read and not dropped yet: up to this much
- * before the range is dropped (one madvise per range, not per tile). */
-#define DROP_BYTES ((size_t)4 << 20)
+ * before the range is dropped.  Each drop costs a TLB shootdown on every
+ * core running the process, whatever its size: dropping every 4 MiB made
+ * 2-thread mmap runs 27 % slower, every 64 MiB 3 % (docs/performance.md),
+ * for a peak RSS of 64 MiB per worker whatever the file size. */
+#define DROP_BYTES ((size_t)64 << 20)
 
 void tsr__io_note_mapped(tsr__io_t *io, const void *p, size_t n)
 {
