@@ -102,11 +102,9 @@ static int worker_init(void *ud, int index, void **out)
     worker_t *w = tsr__calloc(ctx, 1, sizeof *w);
     if (!w)
         goto oom;
-    /* AUTO maps the file for runs over whole frames of most of the data;
-     * a few frames (pick) or bands of rows are cheaper to pread */
-    tsr__io_init_for(&w->io, ctx, run->ds,
-                     run->sig_lo == 0 && run->sig_hi == run->sig_size &&
-                         run->n_sel >= run->nav_size / 8);
+    /* AUTO maps the file for runs over most of the data; a few frames
+     * (pick) are cheaper to pread than to map */
+    tsr__io_init_for(&w->io, ctx, run->ds, run->n_sel >= run->nav_size / 8);
     w->priv.report = report;
     w->priv.target = run;
     int64_t frames = block_frames(run), band = band_pixels(run);

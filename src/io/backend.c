@@ -13,21 +13,21 @@
  *           flight while the current one is processed
  *
  * TSR_IO_AUTO picks, for datasets up to half the physical memory (those the
- * page cache can hold), mmap when the run reads whole frames and pread when
- * it reads bands of rows (sig_rows: pread copies only the band, mmap would
- * fault whole pages around it); above that, uring (else direct).  See
- * docs/performance.md for the measurements behind it.  All
+ * page cache can hold), mmap when the run reads most of the frames (1.4-2x
+ * pread on the reference machine) and pread when it reads a few (mapping
+ * costs more than copying them); above that, uring (else direct).  See
+ * docs/performance.md for the measurements.  All
  * paths check the range against the file size, so truncated files give
  * TSR_ECORRUPT.
  */
 #include "io/dataset.h"
 
-static int resolve(const tsr_dataset_t *ds, int b, bool whole_frames)
+static int resolve(const tsr_dataset_t *ds, int b, bool most)
 {
     if (b == TSR_IO_AUTO) {
         int64_t bytes = tsr_shape_size(&ds->nav) * tsr_shape_size(&ds->sig) *
                         (int64_t)tsr_dtype_size(ds->dtype);
-        b = bytes > tsr__phys_mem() / 2 ? TSR_IO_URING : whole_frames ? TSR_IO_MMAP : TSR_IO_PREAD;
+        b = bytes > tsr__phys_mem() / 2 ? TSR_IO_URING : most ? TSR_IO_MMAP : TSR_IO_PREAD;
     }
     if (b == TSR_IO_MMAP && !(ds->fmt->caps & TSR_CAP_MMAP))
         b = TSR_IO_PREAD;
@@ -39,11 +39,11 @@ void tsr__io_init(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds)
     tsr__io_init_for(io, ctx, ds, false);
 }
 
-void tsr__io_init_for(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds, bool whole_frames)
+void tsr__io_init_for(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds, bool most)
 {
     memset(io, 0, sizeof *io);
     io->ctx = ctx;
-    io->backend = resolve(ds, (int)ctx->io_backend, whole_frames);
+    io->backend = resolve(ds, (int)ctx->io_backend, most);
     if (io->backend == TSR_IO_URING) {
         io->aio = tsr__malloc_aligned(ctx, tsr__aio_size());
         if (!io->aio || !tsr__aio_init(io->aio)) {

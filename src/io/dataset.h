@@ -190,9 +190,9 @@ void tsr__sparse_free(tsr_ctx_t *ctx, tsr__sparse_t *sp);
 /* I/O backends (src/io/backend.c).  io_init resolves TSR_IO_AUTO for the
  * dataset and falls back where a backend is unavailable. */
 void tsr__io_init(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds);
-/* The same for a run that reads whole frames (TSR_IO_AUTO may then map the
- * file) or bands of rows (whole_frames false: as tsr__io_init). */
-void tsr__io_init_for(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds, bool whole_frames);
+/* The same for a run that reads most of the dataset (TSR_IO_AUTO may then
+ * map the file) or a few frames (most false: as tsr__io_init). */
+void tsr__io_init_for(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds, bool most);
 void tsr__io_destroy(tsr__io_t *io);
 /* mmap: note that [p, p+n) of a mapping is being read (copied, or lent to
  * a UDF); what this worker read before it, once a few MiB, is dropped from

@@ -348,7 +348,9 @@ def test_out_of_step(small, fails):
         struct.pack_into(">I", b, k * BLOCK + 24, 555)
     pathlib.Path(path).write_bytes(bytes(b))
     msg = fails("run", "sumsig", prefix + ".gtg", "-o", str(pathlib.Path(prefix).parent) + "/o/")
-    assert "b_2.bin" in msg and "frame id 555" in msg and "out of step" in msg, msg
+    # which sector the message names depends on the one a worker checked first (the frame id
+    # of the first block read is the reference): the wrong id is named either way
+    assert "frame id 555" in msg and "out of step" in msg and ".bin" in msg, msg
 
 
 def test_truncated_sector_shortens(small, run, run_udfs):
