@@ -191,8 +191,9 @@ typedef enum {
     /* Force this number of partitions (clamped to the frames selected);
      * 0 = size-based (default). */
     TSR_OPT_PARTITIONS = 5,
-    /* I/O backend (tsr_io_backend_t), default TSR_IO_AUTO: pread while the
-     * dataset fits in half the memory, else io_uring (O_DIRECT).  A backend
+    /* I/O backend (tsr_io_backend_t), default TSR_IO_AUTO: while the dataset
+     * fits in half the memory, mmap for runs over at least an eighth of the
+     * frames and pread for fewer; else io_uring (O_DIRECT).  A backend
      * unavailable here falls back: uring → direct → pread, mmap → pread. */
     TSR_OPT_IO_BACKEND = 6
 } tsr_option_t;
