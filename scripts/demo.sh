@@ -18,8 +18,13 @@ run sumsig "$data" "${ds[@]}" -o "$out/sumsig.png"
 run masks "$data" "${ds[@]}" --param mask=disk:64,64,17 -o "$out/bright_field.png"
 run masks "$data" "${ds[@]}" --param mask=ring:64,64,18,64 -o "$out/annular_dark_field.png"
 run stddev "$data" "${ds[@]}" --buffer std --log -o "$out/stddev.png"
-run sum,sumsig,stddev,masks "$data" "${ds[@]}" \
-    --param mask=disk:64,64,17 --param mask=ring:64,64,18,64 -o "$out/results.h5"
+run com "$data" "${ds[@]}" --param cx=64 --param cy=64 --param r=17 --buffer magnitude \
+    -o "$out/com_magnitude.png"
+run fem "$data" "${ds[@]}" --param cx=64 --param cy=64 --param ri=30 --param ro=45 \
+    -o "$out/fem.png"
+run sum,sumsig,stddev,masks,com "$data" "${ds[@]}" --param masks.mask=disk:64,64,17 \
+    --param masks.mask=ring:64,64,18,64 --param com.cx=64 --param com.cy=64 --param com.r=17 \
+    -o "$out/results.h5"
 
 cat <<MSG
 Tessera demo: a 64×64 scan of 128×128 uint16 frames ($data, 128 MiB)
@@ -28,6 +33,8 @@ Tessera demo: a 64×64 scan of 128×128 uint16 frames ($data, 128 MiB)
   virtual bright field          $out/bright_field.png
   virtual annular dark field    $out/annular_dark_field.png
   standard deviation            $out/stddev.png
+  centre of mass: |shift|       $out/com_magnitude.png
+  FEM (ring 30..45)             $out/fem.png
   all results (HDF5)            $out/results.h5
 Try:  $tessera info $data ${ds[*]}
 MSG
