@@ -69,10 +69,12 @@ void tsr__io_release(tsr__io_t *io)
  * for a peak RSS of 64 MiB per worker whatever the file size. */
 #define DROP_BYTES ((size_t)64 << 20)
 
-void tsr__io_note_mapped(tsr__io_t *io, const void *p, size_t n)
+void tsr__io_note_mapped(tsr__io_t *io, int file, const void *p, size_t n)
 {
     const unsigned char *a = p, *l = io->lent;
-    if (l && a >= l && a <= l + io->lent_n + DROP_BYTES) {
+    /* only ever within one file's mapping: a range across mappings could
+     * take in the process's own memory, which MADV_DONTNEED would zero */
+    if (l && file == io->lent_file && a >= l && a <= l + io->lent_n + DROP_BYTES) {
         /* reading forward: drop what lies before this range once it is big */
         if ((size_t)(a - l) >= DROP_BYTES) {
             tsr__map_drop(l, (size_t)(a - l));
@@ -86,6 +88,7 @@ void tsr__io_note_mapped(tsr__io_t *io, const void *p, size_t n)
     tsr__io_release(io);
     io->lent = p;
     io->lent_n = n;
+    io->lent_file = file;
 }
 
 void tsr__io_destroy(tsr__io_t *io)
@@ -282,7 +285,7 @@ int tsr__io_fetch(const tsr_dataset_t *ds, tsr__io_t *io, int file, int64_t off,
             return rc;
         if (m) {
             memcpy(dst, m, n);
-            tsr__io_note_mapped(io, m, n);
+            tsr__io_note_mapped(io, file, m, n);
             return 0;
         }
         break;

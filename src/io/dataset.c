@@ -369,7 +369,7 @@ static int read_strided(const tsr_dataset_t *ds, tsr__io_t *io, const tsr__segme
         if ((rc = tsr__io_map(ds, seg->file, off0, band * (size_t)n, &m, err, errlen)))
             return rc;
         if (m && ((uintptr_t)m % es) == 0) {
-            tsr__io_note_mapped(io, m, band * (size_t)n);
+            tsr__io_note_mapped(io, seg->file, m, band * (size_t)n);
             *direct = m;
             return 0;
         }

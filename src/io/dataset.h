@@ -50,11 +50,12 @@ typedef struct tsr__io {
     void *fmt_scratch;
     size_t fmt_scratch_size;
     void (*fmt_scratch_free)(struct tsr__io *io);
-    /* mmap: the range of the mapping read since the last drop; dropped
-     * from the process as reading moves on, so that its RSS stays bounded
-     * whatever the file size (tsr__io_note_mapped) */
+    /* mmap: the range of file lent_file's mapping read since the last drop;
+     * dropped from the process as reading moves on, so that its RSS stays
+     * bounded whatever the file size (tsr__io_note_mapped) */
     const void *lent;
     size_t lent_n;
+    int lent_file;
     struct {
         bool active;
         int file;
@@ -194,10 +195,10 @@ void tsr__io_init(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds);
  * map the file) or a few frames (most false: as tsr__io_init). */
 void tsr__io_init_for(tsr__io_t *io, tsr_ctx_t *ctx, const tsr_dataset_t *ds, bool most);
 void tsr__io_destroy(tsr__io_t *io);
-/* mmap: note that [p, p+n) of a mapping is being read (copied, or lent to
+/* mmap: note that [p, p+n) of file `file`'s mapping is being read (copied, or lent to
  * a UDF); what this worker read before it, once a few MiB, is dropped from
  * the process (its pages stay in the page cache).  release drops all. */
-void tsr__io_note_mapped(tsr__io_t *io, const void *p, size_t n);
+void tsr__io_note_mapped(tsr__io_t *io, int file, const void *p, size_t n);
 void tsr__io_release(tsr__io_t *io);
 /* Ensure io->scratch holds n bytes. */
 int tsr__io_reserve(tsr__io_t *io, size_t n);

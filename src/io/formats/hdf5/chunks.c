@@ -475,7 +475,7 @@ static int do_chunk(tile_t *t, const int64_t *q, const box_t *b)
                      tsr__io_map(t->ds, p->file, ch->addr, st->chunk_bytes, &m, t->err, t->errlen)))
                 return rc;
             if (m) {
-                tsr__io_note_mapped(t->io, m, st->chunk_bytes);
+                tsr__io_note_mapped(t->io, p->file, m, st->chunk_bytes);
                 copy_box(t, m, clo, lo, hi);
                 return 0;
             }
