@@ -325,6 +325,42 @@ int tsr__dataset_add_segment(tsr__open_args_t *a, int file, int64_t first, int64
     return 0;
 }
 
+int tsr__read_text(tsr_ctx_t *ctx, const char *path, size_t max, unsigned flags, const char *what,
+                   char **out, size_t *len, char *err, size_t errlen)
+{
+    tsr__file_t f;
+    int rc = tsr__file_open(&f, path, err, errlen);
+    if (rc)
+        return rc;
+    if (f.size > (int64_t)max && !(flags & TSR__TEXT_TRUNCATE)) {
+        tsr__file_close(&f);
+        return tsr__seterr(err, errlen, TSR_EUNSUPPORTED,
+                           "%s: %lld bytes is too large for %s (at most %zu)", path,
+                           (long long)f.size, what, max);
+    }
+    size_t n = f.size < (int64_t)max ? (size_t)f.size : max;
+    char *t = tsr__malloc(ctx, n + 1);
+    if (!t) {
+        tsr__file_close(&f);
+        return tsr__seterr(err, errlen, TSR_ENOMEM, "out of memory");
+    }
+    rc = n ? tsr__file_pread(&f, t, n, 0) : 0;
+    tsr__file_close(&f);
+    if (rc) {
+        tsr__free(ctx, t);
+        return tsr__seterr(err, errlen, TSR_EIO, "%s: cannot read the file", path);
+    }
+    if (flags & TSR__TEXT_NUL_SPACE)
+        for (size_t i = 0; i < n; i++)
+            if (!t[i])
+                t[i] = ' ';
+    t[n] = 0;
+    *out = t;
+    if (len)
+        *len = n;
+    return 0;
+}
+
 int tsr__dataset_set_meta(tsr__open_args_t *a, void *obj)
 {
     json_t *m = obj;

@@ -228,6 +228,17 @@ int tsr__dataset_add_file(tsr__open_args_t *a, const char *path);
 int tsr__dataset_add_segment(tsr__open_args_t *a, int file, int64_t first, int64_t count,
                              int64_t offset, int64_t stride);
 
+/* Read a small text file (a header, sidecar or metadata file) whole into a
+ * NUL-terminated buffer allocated with tsr__malloc: *out, *len bytes.  A
+ * file of more than max bytes is refused (TSR_EUNSUPPORTED, naming `what`)
+ * unless flags has TSR__TEXT_TRUNCATE (then its first max bytes are read);
+ * TSR__TEXT_NUL_SPACE turns NUL bytes into spaces, so that C string
+ * functions see the whole text.  len may be NULL. */
+#define TSR__TEXT_TRUNCATE 0x1u
+#define TSR__TEXT_NUL_SPACE 0x2u
+int tsr__read_text(tsr_ctx_t *ctx, const char *path, size_t max, unsigned flags, const char *what,
+                   char **out, size_t *len, char *err, size_t errlen);
+
 /* Take a jansson object (a json_t *, passed as void * to keep jansson out
  * of this header) as the dataset's metadata; NULL means out of memory. */
 int tsr__dataset_set_meta(tsr__open_args_t *a, void *json_object);

@@ -315,35 +315,6 @@ done:
     return rc;
 }
 
-static int read_small_file(tsr__open_args_t *a, char **out, size_t *len)
-{
-    tsr__file_t f;
-    int rc = tsr__file_open(&f, a->path, a->err, a->errlen);
-    if (rc)
-        return rc;
-    if (f.size > EMPAD_XML_MAX) {
-        tsr__file_close(&f);
-        return tsr__seterr(a->err, a->errlen, TSR_EUNSUPPORTED,
-                           "%s: %lld bytes is too large for an EMPAD XML file (at most %d)",
-                           a->path, (long long)f.size, EMPAD_XML_MAX);
-    }
-    char *buf = tsr__malloc(a->ctx, (size_t)f.size + 1);
-    if (!buf) {
-        tsr__file_close(&f);
-        return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
-    }
-    rc = tsr__file_pread(&f, buf, (size_t)f.size, 0);
-    tsr__file_close(&f);
-    if (rc) {
-        tsr__free(a->ctx, buf);
-        return tsr__seterr(a->err, a->errlen, TSR_EIO, "%s: cannot read the file", a->path);
-    }
-    buf[f.size] = 0;
-    *out = buf;
-    *len = (size_t)f.size;
-    return 0;
-}
-
 /* ---- open -------------------------------------------------------------- */
 
 static json_t *axis(const char *name, double scale, double offset, const char *units)
@@ -362,7 +333,8 @@ static int open_empad(tsr__open_args_t *a)
     if (is_xml) {
         char *text = NULL;
         size_t len = 0;
-        if ((rc = read_small_file(a, &text, &len)))
+        if ((rc = tsr__read_text(a->ctx, a->path, EMPAD_XML_MAX, 0, "an EMPAD XML file", &text,
+                                 &len, a->err, a->errlen)))
             return rc;
         rc = parse_xml(a, text, len, &h);
         tsr__free(a->ctx, text);

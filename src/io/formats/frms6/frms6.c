@@ -241,26 +241,11 @@ static int read_hdr(tsr__open_args_t *a, const char *path, hdr_info_t *h)
     uint8_t probe;
     if (tsr__file_head(path, &probe, 1) < 0)
         return 0; /* absent */
-    tsr__file_t f;
-    int rc = tsr__file_open(&f, path, a->err, a->errlen);
+    char *t;
+    int rc = tsr__read_text(a->ctx, path, HDR_MAX_BYTES, TSR__TEXT_TRUNCATE | TSR__TEXT_NUL_SPACE,
+                            "an FRMS6 header", &t, NULL, a->err, a->errlen);
     if (rc)
         return rc;
-    size_t n = f.size < HDR_MAX_BYTES ? (size_t)f.size : HDR_MAX_BYTES;
-    char *t = tsr__malloc(a->ctx, n + 1);
-    if (!t) {
-        tsr__file_close(&f);
-        return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
-    }
-    rc = tsr__file_pread(&f, t, n, 0);
-    tsr__file_close(&f);
-    if (rc) {
-        tsr__free(a->ctx, t);
-        return tsr__seterr(a->err, a->errlen, TSR_EIO, "%s: cannot read", path);
-    }
-    for (size_t i = 0; i < n; i++)
-        if (!t[i])
-            t[i] = ' ';
-    t[n] = 0;
     h->present = true;
     h->all = json_object();
     bool in = false, seen = false;

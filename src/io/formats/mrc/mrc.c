@@ -443,28 +443,8 @@ static char *de_sibling(tsr_ctx_t *ctx, const char *path, const char *suffix)
 
 static int read_text(tsr__open_args_t *a, const char *path, char **out)
 {
-    tsr__file_t f;
-    int rc = tsr__file_open(&f, path, a->err, a->errlen);
-    if (rc)
-        return rc;
-    size_t n = f.size < INFO_MAX_BYTES ? (size_t)f.size : INFO_MAX_BYTES;
-    char *t = tsr__malloc(a->ctx, n + 1);
-    if (!t) {
-        tsr__file_close(&f);
-        return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
-    }
-    rc = tsr__file_pread(&f, t, n, 0);
-    tsr__file_close(&f);
-    if (rc) {
-        tsr__free(a->ctx, t);
-        return tsr__seterr(a->err, a->errlen, TSR_EIO, "%s: cannot read", path);
-    }
-    for (size_t i = 0; i < n; i++) /* NULs would end the text early */
-        if (!t[i])
-            t[i] = ' ';
-    t[n] = 0;
-    *out = t;
-    return 0;
+    return tsr__read_text(a->ctx, path, INFO_MAX_BYTES, TSR__TEXT_TRUNCATE | TSR__TEXT_NUL_SPACE,
+                          "a DE-Server info file", out, NULL, a->err, a->errlen);
 }
 
 typedef struct de {

@@ -389,28 +389,13 @@ static int load_bad_pixels(tsr__open_args_t *a, const char *xml_path, const deme
                            int64_t w, uint8_t **ex, int64_t *count, const char **note)
 {
     tsr_ctx_t *ctx = a->ctx;
-    tsr__file_t f;
-    int rc = tsr__file_open(&f, xml_path, a->err, a->errlen);
-    if (rc)
-        return rc;
-    size_t n = f.size < XML_MAX_BYTES ? (size_t)f.size : XML_MAX_BYTES;
-    char *t = tsr__malloc(ctx, n + 1);
+    char *t;
     uint8_t *mask = NULL;
     int64_t *rows = NULL, *cols = NULL;
-    if (!t) {
-        tsr__file_close(&f);
-        return tsr__seterr(a->err, a->errlen, TSR_ENOMEM, "out of memory");
-    }
-    rc = tsr__file_pread(&f, t, n, 0);
-    tsr__file_close(&f);
-    if (rc) {
-        rc = tsr__seterr(a->err, a->errlen, TSR_EIO, "%s: cannot read", xml_path);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (!t[i])
-            t[i] = ' ';
-    t[n] = 0;
+    int rc = tsr__read_text(ctx, xml_path, XML_MAX_BYTES, TSR__TEXT_TRUNCATE | TSR__TEXT_NUL_SPACE,
+                            "a metadata XML file", &t, NULL, a->err, a->errlen);
+    if (rc)
+        return rc;
     xml_t x = {xml_path, t, a->err, a->errlen};
 
     bpmap_t maps[MAX_MAPS];

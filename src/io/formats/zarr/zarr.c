@@ -99,36 +99,12 @@ static char *join(tsr_ctx_t *ctx, const char *dir, const char *name)
     return p;
 }
 
-/* Read a whole small file (at most ZARR_META_MAX bytes) into a
- * NUL-terminated buffer. */
+/* Read a whole metadata file (at most ZARR_META_MAX bytes). */
 static int read_small(tsr_ctx_t *ctx, const char *path, char **out, size_t *len, char *err,
                       size_t errlen)
 {
-    tsr__file_t f;
-    int rc = tsr__file_open(&f, path, err, errlen);
-    if (rc)
-        return rc;
-    if (f.size > ZARR_META_MAX) {
-        tsr__file_close(&f);
-        return tsr__seterr(err, errlen, TSR_EUNSUPPORTED,
-                           "%s: %lld bytes; metadata files of more than %lld bytes are refused",
-                           path, (long long)f.size, (long long)ZARR_META_MAX);
-    }
-    char *buf = tsr__malloc(ctx, (size_t)f.size + 1);
-    if (!buf) {
-        tsr__file_close(&f);
-        return tsr__seterr(err, errlen, TSR_ENOMEM, "out of memory");
-    }
-    rc = f.size ? tsr__file_pread(&f, buf, (size_t)f.size, 0) : 0;
-    tsr__file_close(&f);
-    if (rc) {
-        tsr__free(ctx, buf);
-        return tsr__seterr(err, errlen, rc, "%s: cannot read the file", path);
-    }
-    buf[f.size] = 0;
-    *out = buf;
-    *len = (size_t)f.size;
-    return 0;
+    return tsr__read_text(ctx, path, ZARR_META_MAX, 0, "a Zarr metadata file", out, len, err,
+                          errlen);
 }
 
 static int load_meta(tsr_ctx_t *ctx, const char *dir, tsr__zarr_meta_t *m, char *err, size_t errlen)
